@@ -206,7 +206,7 @@ mod tests {
     fn parses_and_writes_the_jvm_grammar() {
         let desc = "Ljava/lang/String;I[J[[Lorg/Foo$Bar;ZBCSFD";
         let types = parse_descriptor(desc).expect("valid");
-        assert_eq!(types.len(), 11);
+        assert_eq!(types.len(), 10);
         assert_eq!(types[0], JavaType::class("java.lang.String"));
         assert_eq!(types[2], JavaType::Array(Box::new(JavaType::Long)));
         assert_eq!(types[3].to_string(), "org.Foo$Bar[][]");
