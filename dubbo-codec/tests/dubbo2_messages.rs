@@ -114,6 +114,9 @@ fn tolerates_the_npm_provider_quirks() {
     // A heartbeat reply with request id 0 and an odd body is still a heartbeat.
     let f = response_frame(20, true, |e| e.write_string("whatever"));
     assert_eq!(Response::decode(&f).expect("dec").outcome, Outcome::Heartbeat);
+    // Its heartbeat reply: `da bb 62 00`, two-way|event with status 0, body `N`.
+    let f = frame(b"\xda\xbb\x62\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01N");
+    assert_eq!(Response::decode(&f).expect("dec").outcome, Outcome::Heartbeat);
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! HTTP ↔ Dubbo translation: request mapping, JSON ↔ hessian2 by declared Java types, error
-//! mapping, and the Dubbo2 and Triple upstream clients.
+//! mapping, and the Dubbo upstream clients.
 //!
-//! Not built yet: this crate is reserved in the workspace layout and gains the bridge in a later
-//! change.
+//! Built so far: [`dubbo2::Connection`], one multiplexed Dubbo2 connection to a provider (many
+//! calls in flight, matched by request id; heartbeats both ways; timeouts). The request mapping,
+//! JSON conversion and connection pooling arrive with the gateway.
 #![forbid(unsafe_code)]
+
+pub mod dubbo2;

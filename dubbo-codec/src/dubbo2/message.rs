@@ -18,6 +18,9 @@ use crate::Error;
 /// `*_WITH_ATTACHMENTS` result flags.
 pub const DUBBO_VERSION: &str = "2.0.2";
 
+/// The service version Java writes when none is configured.
+pub const DEFAULT_SERVICE_VERSION: &str = "0.0.0";
+
 /// Invocation or response attachments: string keys, in wire order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Attachments(pub Vec<(String, Value)>);
@@ -83,16 +86,18 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// A call of `service.method` with the protocol version and the attachments Java's
-    /// consumer sends (`path`, `interface`, `version` when given).
+    /// A call of `service.method` with the protocol version, service version and attachments
+    /// Java's consumer sends. Version `0.0.0` means "no version" to Java providers, and some
+    /// other providers match nothing without it.
     pub fn new(service: &str, method: &str, parameter_types: &str, arguments: Vec<Value>) -> Self {
         let mut attachments = Attachments::default();
         attachments.insert("path", service);
         attachments.insert("interface", service);
+        attachments.insert("version", DEFAULT_SERVICE_VERSION);
         Invocation {
             dubbo_version: DUBBO_VERSION.to_owned(),
             service: service.to_owned(),
-            service_version: None,
+            service_version: Some(DEFAULT_SERVICE_VERSION.to_owned()),
             method: method.to_owned(),
             parameter_types: parameter_types.to_owned(),
             arguments,
@@ -293,6 +298,10 @@ impl Response {
         check_serialization(header)?;
         let mut dec = Decoder::new(&frame.body);
         let id = header.id;
+        // Events first: some providers reply to heartbeats with status 0 rather than OK.
+        if header.event {
+            return Ok(Response { id, status: header.status, outcome: Outcome::Heartbeat, attachments: None });
+        }
         if header.status != Status::OK {
             let message = if dec.is_at_end() {
                 String::new()
@@ -300,9 +309,6 @@ impl Response {
                 dec.read_string_or_null().map_err(Error::in_body("error message"))?.unwrap_or_default()
             };
             return Ok(Response { id, status: header.status, outcome: Outcome::Error(message), attachments: None });
-        }
-        if header.event {
-            return Ok(Response { id, status: header.status, outcome: Outcome::Heartbeat, attachments: None });
         }
         let raw = dec.read_int().map_err(Error::in_body("result flag"))?;
         let flag = ResponseFlag::from_i32(raw).ok_or(Error::UnknownResponseFlag { flag: raw })?;
