@@ -63,7 +63,11 @@ impl JavaType {
             "double" => JavaType::Double,
             "void" => JavaType::Void,
             "" => return Err(invalid(name, 0, "empty type name")),
-            class if class.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '$' | '_')) => {
+            class
+                if class
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '.' | '$' | '_')) =>
+            {
                 JavaType::Class(class.to_owned())
             }
             _ => return Err(invalid(name, 0, "not a Java type name")),
@@ -158,7 +162,9 @@ fn parse_one(descriptor: &str, start: usize) -> Result<(JavaType, usize), Error>
         dims += 1;
         i += 1;
     }
-    let code = *bytes.get(i).ok_or_else(|| invalid(descriptor, i, "array without element type"))?;
+    let code = *bytes
+        .get(i)
+        .ok_or_else(|| invalid(descriptor, i, "array without element type"))?;
     let (mut ty, next) = match code {
         b'Z' => (JavaType::Boolean, i + 1),
         b'B' => (JavaType::Byte, i + 1),
@@ -170,7 +176,10 @@ fn parse_one(descriptor: &str, start: usize) -> Result<(JavaType, usize), Error>
         b'D' => (JavaType::Double, i + 1),
         b'V' if dims == 0 => (JavaType::Void, i + 1),
         b'L' => {
-            let end = descriptor[i..].find(';').map(|e| i + e).ok_or_else(|| invalid(descriptor, i, "class name without ';'"))?;
+            let end = descriptor[i..]
+                .find(';')
+                .map(|e| i + e)
+                .ok_or_else(|| invalid(descriptor, i, "class name without ';'"))?;
             let name = &descriptor[i + 1..end];
             if name.is_empty() || name.contains(['.', '[', '<']) {
                 return Err(invalid(descriptor, i + 1, "malformed class name"));
@@ -195,7 +204,11 @@ pub fn to_descriptor<'a>(types: impl IntoIterator<Item = &'a JavaType>) -> Strin
 }
 
 fn invalid(descriptor: &str, offset: usize, reason: &'static str) -> Error {
-    Error::InvalidDescriptor { descriptor: descriptor.to_owned(), offset, reason }
+    Error::InvalidDescriptor {
+        descriptor: descriptor.to_owned(),
+        offset,
+        reason,
+    }
 }
 
 #[cfg(test)]
@@ -211,7 +224,10 @@ mod tests {
         assert_eq!(types[2], JavaType::Array(Box::new(JavaType::Long)));
         assert_eq!(types[3].to_string(), "org.Foo$Bar[][]");
         assert_eq!(to_descriptor(&types), desc);
-        assert_eq!(parse_descriptor("").expect("empty is no parameters"), vec![]);
+        assert_eq!(
+            parse_descriptor("").expect("empty is no parameters"),
+            vec![]
+        );
     }
 
     #[test]
@@ -221,7 +237,10 @@ mod tests {
             ("java.lang.String", "Ljava/lang/String;"),
             ("long[]", "[J"),
             ("java.util.List<org.demo.User>", "Ljava/util/List;"),
-            ("java.util.Map<java.lang.String, java.util.List<java.lang.Long>>[]", "[Ljava/util/Map;"),
+            (
+                "java.util.Map<java.lang.String, java.util.List<java.lang.Long>>[]",
+                "[Ljava/util/Map;",
+            ),
             ("[I", "[I"),
             ("[Ljava.lang.String;", "[Ljava/lang/String;"),
             ("java.lang.Object...", "[Ljava/lang/Object;"),
@@ -234,7 +253,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed_descriptors_with_position() {
-        for (bad, offset) in [("Ljava/lang/String", 0), ("[", 1), ("Q", 0), ("I[V", 2), ("L;", 1), ("Ljava.lang.String;", 1)] {
+        for (bad, offset) in [
+            ("Ljava/lang/String", 0),
+            ("[", 1),
+            ("Q", 0),
+            ("I[V", 2),
+            ("L;", 1),
+            ("Ljava.lang.String;", 1),
+        ] {
             match parse_descriptor(bad) {
                 Err(Error::InvalidDescriptor { offset: at, .. }) => assert_eq!(at, offset, "{bad}"),
                 other => panic!("{bad}: {other:?}"),

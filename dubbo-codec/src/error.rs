@@ -8,20 +8,37 @@ pub enum Error {
     /// The input ended inside a value. For a complete buffer (a frame body) this is an error;
     /// the streaming frame decoder never reports it for a partial frame.
     #[error("hessian: input ends at byte {offset} while reading {reading}")]
-    UnexpectedEnd { offset: usize, reading: &'static str },
+    UnexpectedEnd {
+        offset: usize,
+        reading: &'static str,
+    },
 
     /// A byte that cannot start what the grammar expects at this point.
     #[error("hessian: unexpected code 0x{code:02x} at byte {offset}, expected {expected}")]
-    UnexpectedCode { offset: usize, code: u8, expected: &'static str },
+    UnexpectedCode {
+        offset: usize,
+        code: u8,
+        expected: &'static str,
+    },
 
     /// A declared length that the remaining input cannot possibly hold.
     #[error("hessian: {what} at byte {offset} declares length {declared}, only {available} bytes remain")]
-    LengthExceedsInput { offset: usize, what: &'static str, declared: i64, available: usize },
+    LengthExceedsInput {
+        offset: usize,
+        what: &'static str,
+        declared: i64,
+        available: usize,
+    },
 
     /// A reference (`Q`), class reference (`O`, `0x60..0x6f`) or type reference to an index that
     /// was never defined.
     #[error("hessian: {what} #{index} at byte {offset} is undefined ({defined} defined so far)")]
-    UndefinedReference { offset: usize, what: &'static str, index: i64, defined: usize },
+    UndefinedReference {
+        offset: usize,
+        what: &'static str,
+        index: i64,
+        defined: usize,
+    },
 
     /// String bytes that are not UTF-8 (nor Java's modified UTF-8 for surrogates).
     #[error("hessian: invalid UTF-8 in string at byte {offset}")]
@@ -42,7 +59,11 @@ pub enum Error {
 
     /// A Java parameter descriptor that does not follow the JVM grammar.
     #[error("descriptor {descriptor:?}: {reason} at character {offset}")]
-    InvalidDescriptor { descriptor: String, offset: usize, reason: &'static str },
+    InvalidDescriptor {
+        descriptor: String,
+        offset: usize,
+        reason: &'static str,
+    },
 
     /// The first two bytes of a Dubbo2 frame are not the magic `0xdabb`.
     #[error("dubbo2: bad magic 0x{found:04x} (expected 0xdabb); the peer does not speak Dubbo2")]
@@ -58,7 +79,10 @@ pub enum Error {
 
     /// A well-framed message whose body does not have the shape its header promises.
     #[error("dubbo2: invalid {part}: {source}")]
-    InvalidBody { part: &'static str, source: Box<Error> },
+    InvalidBody {
+        part: &'static str,
+        source: Box<Error>,
+    },
 
     /// A response body whose result flag is not one of the six defined ones.
     #[error("dubbo2: unknown response flag {flag}")]
@@ -68,6 +92,9 @@ pub enum Error {
 impl Error {
     /// Wraps a body-decoding error with the part of the message being read.
     pub(crate) fn in_body(part: &'static str) -> impl FnOnce(Error) -> Error {
-        move |source| Error::InvalidBody { part, source: Box::new(source) }
+        move |source| Error::InvalidBody {
+            part,
+            source: Box::new(source),
+        }
     }
 }

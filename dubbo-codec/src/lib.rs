@@ -21,4 +21,9 @@ mod error;
 pub mod hessian;
 
 pub use error::Error;
+
+// The examples in the user documentation are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/hessian2.md")]
+mod user_docs {}
 pub use hessian::{ClassDef, Decoder, Encoder, List, Map, Object, Value};

@@ -18,7 +18,12 @@ fn s(v: &str) -> Value {
 fn user(id: i64, name: &str, age: i32, email: Value) -> Value {
     Value::object(
         "org.apache.dubbo.demo.User",
-        vec![("id", Value::Long(id)), ("name", s(name)), ("age", Value::Int(age)), ("email", email)],
+        vec![
+            ("id", Value::Long(id)),
+            ("name", s(name)),
+            ("age", Value::Int(age)),
+            ("email", email),
+        ],
     )
 }
 
@@ -45,20 +50,34 @@ fn expected(name: &str) -> Option<Value> {
         "string_emoji_at_chunk" => Value::String(format!("{}😀b", "a".repeat(32767))),
         "list_empty" => Value::List(List::untyped(vec![])),
         "list_mixed" => Value::List(List::untyped(vec![Value::Int(1), Value::Int(2), s("foo")])),
-        "list_8" => Value::List(List::untyped((1..=8).map(|i| Value::String(i.to_string())).collect())),
-        "long_array" => Value::List(List::typed("[long", vec![Value::Long(1), Value::Long(2), Value::Long(3)])),
-        "int_array" => Value::List(List::typed("[int", vec![Value::Int(1), Value::Int(2), Value::Int(3)])),
+        "list_8" => Value::List(List::untyped(
+            (1..=8).map(|i| Value::String(i.to_string())).collect(),
+        )),
+        "long_array" => Value::List(List::typed(
+            "[long",
+            vec![Value::Long(1), Value::Long(2), Value::Long(3)],
+        )),
+        "int_array" => Value::List(List::typed(
+            "[int",
+            vec![Value::Int(1), Value::Int(2), Value::Int(3)],
+        )),
         "string_array" => Value::List(List::typed("[string", vec![s("a"), s("b")])),
         "linked_list" => Value::List(List::typed("java.util.LinkedList", vec![s("x"), s("y")])),
         "map_one" => Value::Map(Map::untyped(vec![(s("a"), Value::Int(1))])),
         "map_int_keys" => Value::Map(Map::untyped(vec![(Value::Int(1), s("one"))])),
-        "typed_map" => Value::Map(Map::typed("java.util.TreeMap", vec![(s("a"), Value::Int(1)), (s("b"), Value::Int(2))])),
+        "typed_map" => Value::Map(Map::typed(
+            "java.util.TreeMap",
+            vec![(s("a"), Value::Int(1)), (s("b"), Value::Int(2))],
+        )),
         "user" => alice(),
         "user_null_email" => user(7, "alice", 30, Value::Null),
         "two_users" => Value::List(List::untyped(vec![u1(), user(2, "u2", 22, s("u2@x"))])),
         // The list is reference 0, the user reference 1.
         "shared_user" => Value::List(List::untyped(vec![u1(), Value::Ref(1)])),
-        "self_ref" => Value::object("org.apache.dubbo.demo.Node", vec![("name", s("loop")), ("next", Value::Ref(0))]),
+        "self_ref" => Value::object(
+            "org.apache.dubbo.demo.Node",
+            vec![("name", s("loop")), ("next", Value::Ref(0))],
+        ),
         "enum_red" => color("RED"),
         "enum_list" => Value::List(List::untyped(vec![color("BLUE"), color("RED")])),
         "big_decimal" => java::big_decimal("12345678901234567890.0123456789"),
@@ -67,7 +86,10 @@ fn expected(name: &str) -> Option<Value> {
             vec![
                 ("id", Value::Long(99)),
                 ("owner", alice()),
-                ("items", Value::List(List::untyped(vec![s("pen"), s("ink")]))),
+                (
+                    "items",
+                    Value::List(List::untyped(vec![s("pen"), s("ink")])),
+                ),
                 ("tags", Value::Map(Map::untyped(vec![(s("k"), s("v"))]))),
             ],
         ),
@@ -110,19 +132,28 @@ fn numeric(name: &str) -> Option<Value> {
 }
 
 fn load(file: &str) -> BTreeMap<String, String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("a JSON object of hex strings")
 }
 
 fn unhex(hex: &str) -> Vec<u8> {
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 /// Checks every vector; `decode_only` lists cases whose bytes legitimately differ from ours.
 fn check_all(file: &str, decode_only: &[&str], required: usize) {
     let vectors = load(file);
-    assert!(vectors.len() >= required, "{file}: only {} vectors, expected at least {required}", vectors.len());
+    assert!(
+        vectors.len() >= required,
+        "{file}: only {} vectors, expected at least {required}",
+        vectors.len()
+    );
     let mut failures = Vec::new();
     for (name, hex) in &vectors {
         let Some(want) = expected(name) else {
@@ -140,7 +171,11 @@ fn check_all(file: &str, decode_only: &[&str], required: usize) {
         }
         let ours = hessian::to_bytes(&want).expect("encodable");
         if ours[..] != bytes[..] {
-            failures.push(format!("{name}: we encode {}…, they wrote {}…", hex_prefix(&ours), hex_prefix(&bytes)));
+            failures.push(format!(
+                "{name}: we encode {}…, they wrote {}…",
+                hex_prefix(&ours),
+                hex_prefix(&bytes)
+            ));
         }
     }
     assert!(failures.is_empty(), "{file}:\n{}", failures.join("\n"));
@@ -160,4 +195,48 @@ fn caucho_hessian_java() {
 #[test]
 fn hessian_js() {
     check_all("hessianjs.json", &[], 60);
+}
+
+/// The benchmark's POJO (`benches/hessian.rs`, `peers/node/bench.js`) encodes to hessian.js's
+/// bytes, so both benchmarks measure the same work.
+#[test]
+fn benchmark_pojo_matches_hessian_js() {
+    let class = std::sync::Arc::new(dubbo_codec::ClassDef::new(
+        "org.apache.dubbo.bench.Item",
+        [
+            "id",
+            "name",
+            "price",
+            "quantity",
+            "active",
+            "createdAt",
+            "tags",
+            "category",
+            "score",
+            "note",
+        ],
+    ));
+    let i = 7i64;
+    let pojo = Value::Object(dubbo_codec::Object {
+        class,
+        fields: vec![
+            Value::Long(1000 + i),
+            Value::String(format!("item-{i}")),
+            Value::Double(9.99 + i as f64),
+            Value::Int(i as i32),
+            Value::Bool(i % 2 == 0),
+            Value::Date(1_700_000_000_000 + i * 1000),
+            Value::List(List::untyped(vec![s("red"), s("blue")])),
+            s("books"),
+            Value::Int(i as i32 * 3),
+            Value::String(format!("a note about item {i}")),
+        ],
+    });
+    // From `node peers/node/bench.js` (its "pojo.hex").
+    let js = "431b6f72672e6170616368652e647562626f2e62656e63682e4974656d9a026964046e616d65057072696365087175616e74697479066163746976650963726561746564417404746167730863617465676f72790573636f7265046e6f746560fbef066974656d2d375f0000425e97464a0000018bcfe583587a0372656404626c756505626f6f6b73a51361206e6f74652061626f7574206974656d2037";
+    assert_eq!(hex_prefix_all(&hessian::to_bytes(&pojo).expect("enc")), js);
+}
+
+fn hex_prefix_all(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -19,7 +19,8 @@ fn classes() -> Vec<Arc<ClassDef>> {
 fn double() -> impl Strategy<Value = f64> {
     // NaN never equals itself and Java (like us) writes -0.0 as 0.0; both are covered elsewhere.
     prop_oneof![
-        any::<f64>().prop_filter("comparable", |d| !d.is_nan() && !(*d == 0.0 && d.is_sign_negative())),
+        any::<f64>().prop_filter("comparable", |d| !d.is_nan()
+            && !(*d == 0.0 && d.is_sign_negative())),
         (-100_000i64..100_000).prop_map(|m| m as f64 / 1000.0),
         (-40_000i32..40_000).prop_map(f64::from),
     ]
@@ -43,15 +44,35 @@ fn leaf() -> impl Strategy<Value = Value> {
 
 /// Values whose root is a container, so a `Ref(0)` anywhere inside is valid.
 fn value() -> impl Strategy<Value = Value> {
-    let type_name = prop::option::of(prop::sample::select(vec!["[int", "java.util.List", "java.util.HashMap", "x"]));
+    let type_name = prop::option::of(prop::sample::select(vec![
+        "[int",
+        "java.util.List",
+        "java.util.HashMap",
+        "x",
+    ]));
     let tree = leaf().prop_recursive(4, 48, 6, move |inner| {
         let item = prop_oneof![4 => inner.clone(), 1 => Just(Value::Ref(0))];
         prop_oneof![
-            (type_name.clone(), prop::collection::vec(item.clone(), 0..10), any::<bool>()).prop_map(|(t, items, variable_length)| {
-                Value::List(List { type_name: t.map(Into::into), items, variable_length })
-            }),
-            (type_name.clone(), prop::collection::vec((item.clone(), item.clone()), 0..5))
-                .prop_map(|(t, entries)| Value::Map(Map { type_name: t.map(Into::into), entries })),
+            (
+                type_name.clone(),
+                prop::collection::vec(item.clone(), 0..10),
+                any::<bool>()
+            )
+                .prop_map(|(t, items, variable_length)| {
+                    Value::List(List {
+                        type_name: t.map(Into::into),
+                        items,
+                        variable_length,
+                    })
+                }),
+            (
+                type_name.clone(),
+                prop::collection::vec((item.clone(), item.clone()), 0..5)
+            )
+                .prop_map(|(t, entries)| Value::Map(Map {
+                    type_name: t.map(Into::into),
+                    entries
+                })),
             (0..3usize, prop::collection::vec(item, 3)).prop_map(|(c, mut fields)| {
                 let class = Arc::clone(&classes()[c]);
                 fields.truncate(class.fields.len());

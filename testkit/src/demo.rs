@@ -16,7 +16,10 @@ pub fn user_class() -> Arc<ClassDef> {
 }
 
 pub fn user(class: &Arc<ClassDef>, id: i64, name: &str, age: i32, email: &str) -> Value {
-    Value::Object(Object { class: Arc::clone(class), fields: vec![Value::Long(id), name.into(), Value::Int(age), email.into()] })
+    Value::Object(Object {
+        class: Arc::clone(class),
+        fields: vec![Value::Long(id), name.into(), Value::Int(age), email.into()],
+    })
 }
 
 /// The demo service. `delay` slows every call down, to test timeouts.
@@ -28,13 +31,19 @@ pub struct DemoService {
 
 impl Default for DemoService {
     fn default() -> Self {
-        DemoService { user_class: user_class(), delay: None }
+        DemoService {
+            user_class: user_class(),
+            delay: None,
+        }
     }
 }
 
 impl DemoService {
     pub fn slow(delay: Duration) -> Self {
-        DemoService { delay: Some(delay), ..Self::default() }
+        DemoService {
+            delay: Some(delay),
+            ..Self::default()
+        }
     }
 
     /// The services of a provider exporting only this one.
@@ -43,7 +52,8 @@ impl DemoService {
     }
 
     fn dispatch(&self, method: &str, args: &[Value]) -> Option<Reply> {
-        let bad = |what: &str| Reply::Exception(exception("java.lang.IllegalArgumentException", what));
+        let bad =
+            |what: &str| Reply::Exception(exception("java.lang.IllegalArgumentException", what));
         Some(match (method, args) {
             ("sayHello", [Value::String(name)]) => Reply::Value(format!("Hello, {name}").into()),
             ("add", [a, b]) => match (a.as_i64(), b.as_i64()) {
@@ -61,23 +71,43 @@ impl DemoService {
             ("listUsers", [n]) => {
                 let n = n.as_i64().unwrap_or(0).clamp(0, 10_000);
                 let users = (0..n)
-                    .map(|i| user(&self.user_class, i, &format!("user{i}"), 20 + i as i32, &format!("user{i}@example.com")))
+                    .map(|i| {
+                        user(
+                            &self.user_class,
+                            i,
+                            &format!("user{i}"),
+                            20 + i as i32,
+                            &format!("user{i}@example.com"),
+                        )
+                    })
                     .collect();
                 Reply::Value(Value::List(List::untyped(users)))
             }
-            ("fail", [Value::String(message)]) => Reply::Exception(exception("java.lang.IllegalArgumentException", message)),
+            ("fail", [Value::String(message)]) => {
+                Reply::Exception(exception("java.lang.IllegalArgumentException", message))
+            }
             ("now", []) => {
-                let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+                let ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
                 Reply::Value(Value::Date(ms))
             }
-            ("sayHello" | "add" | "echoUser" | "listUsers" | "fail", _) => bad(&format!("wrong arguments for {method}")),
+            ("sayHello" | "add" | "echoUser" | "listUsers" | "fail", _) => {
+                bad(&format!("wrong arguments for {method}"))
+            }
             _ => return None,
         })
     }
 }
 
 impl Service for DemoService {
-    async fn invoke(&self, method: &str, _parameter_types: &str, args: Vec<Value>) -> Option<Reply> {
+    async fn invoke(
+        &self,
+        method: &str,
+        _parameter_types: &str,
+        args: Vec<Value>,
+    ) -> Option<Reply> {
         if let Some(delay) = self.delay {
             tokio::time::sleep(delay).await;
         }

@@ -12,7 +12,10 @@ use tokio::process::{Child, Command};
 
 /// The repository root (the parent of this crate).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Returns `found`, or explains what is missing: a skip outside CI, a panic in CI.
@@ -31,7 +34,10 @@ pub fn require<T>(peer: &str, found: Option<T>) -> Option<T> {
 pub fn node_dir() -> Option<PathBuf> {
     let dir = repo_root().join("peers/node");
     let installed = dir.join("node_modules/apache-dubbo-service").is_dir();
-    let node = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     (installed && node).then_some(dir)
 }
 
@@ -80,7 +86,10 @@ impl NodeProvider {
         .expect("provider.js printed no LISTENING line within 30 s");
         // Keep draining its stdout so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Some(NodeProvider { port, _child: child })
+        Some(NodeProvider {
+            port,
+            _child: child,
+        })
     }
 }
 
@@ -100,7 +109,11 @@ impl Consumer {
         match self {
             Consumer::ApacheDubboJs | Consumer::Dubbo2Js => {
                 let dir = require("node peers (peers/node)", node_dir())?;
-                let lib = if matches!(self, Consumer::ApacheDubboJs) { "apache-dubbo-consumer" } else { "dubbo2.js" };
+                let lib = if matches!(self, Consumer::ApacheDubboJs) {
+                    "apache-dubbo-consumer"
+                } else {
+                    "dubbo2.js"
+                };
                 let mut cmd = Command::new("node");
                 cmd.arg(dir.join("consumer.js")).args(["--lib", lib]);
                 Some(cmd)
@@ -118,7 +131,10 @@ impl Consumer {
     /// JSON report (`None` when the peer is not installed, outside CI).
     pub async fn run(self, port: u16) -> Option<serde_json::Value> {
         let mut cmd = self.command()?;
-        cmd.args(["--port", &port.to_string()]).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.args(["--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let child = cmd.spawn().expect("spawn consumer");
         let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
             .await
@@ -126,8 +142,17 @@ impl Consumer {
             .expect("consumer output");
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{self:?} consumer failed: {}\nstdout: {stdout}\nstderr: {stderr}", output.status);
-        let report = stdout.lines().rev().find_map(|l| serde_json::from_str(l).ok());
-        Some(report.unwrap_or_else(|| panic!("{self:?} consumer printed no JSON report\nstdout: {stdout}\nstderr: {stderr}")))
+        assert!(
+            output.status.success(),
+            "{self:?} consumer failed: {}\nstdout: {stdout}\nstderr: {stderr}",
+            output.status
+        );
+        let report = stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok());
+        Some(report.unwrap_or_else(|| {
+            panic!("{self:?} consumer printed no JSON report\nstdout: {stdout}\nstderr: {stderr}")
+        }))
     }
 }

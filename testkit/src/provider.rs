@@ -11,7 +11,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use dubbo_codec::dubbo2::{Attachments, FrameDecoder, Invocation, Outcome, Request, RequestKind, Response, Status, DUBBO_VERSION};
+use dubbo_codec::dubbo2::{
+    Attachments, FrameDecoder, Invocation, Outcome, Request, RequestKind, Response, Status,
+    DUBBO_VERSION,
+};
 use dubbo_codec::hessian::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,10 +32,19 @@ pub enum Reply {
 pub trait Service: Send + Sync + 'static {
     /// Handles `method` with the given parameter descriptor and arguments. `None` means no such
     /// method (answered as Java does, with an exception naming it).
-    fn invoke(&self, method: &str, parameter_types: &str, args: Vec<Value>) -> impl Future<Output = Option<Reply>> + Send;
+    fn invoke(
+        &self,
+        method: &str,
+        parameter_types: &str,
+        args: Vec<Value>,
+    ) -> impl Future<Output = Option<Reply>> + Send;
 }
 
-type BoxedHandler = Arc<dyn Fn(Invocation) -> std::pin::Pin<Box<dyn Future<Output = Option<Reply>> + Send>> + Send + Sync>;
+type BoxedHandler = Arc<
+    dyn Fn(Invocation) -> std::pin::Pin<Box<dyn Future<Output = Option<Reply>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The services a provider exports, by interface name.
 #[derive(Clone, Default)]
@@ -42,7 +54,9 @@ pub struct Services {
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("interfaces", &self.handlers.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Services")
+            .field("interfaces", &self.handlers.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -53,7 +67,11 @@ impl Services {
             interface.to_owned(),
             Arc::new(move |inv: Invocation| {
                 let service = Arc::clone(&service);
-                Box::pin(async move { service.invoke(&inv.method, &inv.parameter_types, inv.arguments).await })
+                Box::pin(async move {
+                    service
+                        .invoke(&inv.method, &inv.parameter_types, inv.arguments)
+                        .await
+                })
             }),
         );
         self
@@ -67,7 +85,13 @@ pub fn exception(class: &str, message: &str) -> Value {
         vec![
             ("detailMessage", Value::from(message)),
             ("cause", Value::Null),
-            ("stackTrace", Value::List(dubbo_codec::List::typed("[java.lang.StackTraceElement", vec![]))),
+            (
+                "stackTrace",
+                Value::List(dubbo_codec::List::typed(
+                    "[java.lang.StackTraceElement",
+                    vec![],
+                )),
+            ),
         ],
     )
 }
@@ -141,12 +165,22 @@ async fn handle(frame: &dubbo_codec::dubbo2::Frame, services: &Services) -> Opti
         Ok(r) => r,
         Err(e) => {
             let outcome = Outcome::Error(format!("Fail to decode request due to: {e}"));
-            return frame.header.two_way.then(|| Response { id, status: Status::BAD_REQUEST, outcome, attachments: None });
+            return frame.header.two_way.then(|| Response {
+                id,
+                status: Status::BAD_REQUEST,
+                outcome,
+                attachments: None,
+            });
         }
     };
     let invocation = match request.kind {
         RequestKind::Heartbeat => {
-            return request.two_way.then(|| Response { id, status: Status::OK, outcome: Outcome::Heartbeat, attachments: None })
+            return request.two_way.then(|| Response {
+                id,
+                status: Status::OK,
+                outcome: Outcome::Heartbeat,
+                attachments: None,
+            })
         }
         RequestKind::Event(_) => return None,
         RequestKind::Invocation(inv) => inv,
@@ -163,7 +197,12 @@ async fn handle(frame: &dubbo_codec::dubbo2::Frame, services: &Services) -> Opti
             frame.header.id,
             services.handlers.keys().collect::<Vec<_>>()
         );
-        return Some(Response { id, status: Status::SERVICE_NOT_FOUND, outcome: Outcome::Error(message), attachments: None });
+        return Some(Response {
+            id,
+            status: Status::SERVICE_NOT_FOUND,
+            outcome: Outcome::Error(message),
+            attachments: None,
+        });
     };
     let method = invocation.method.clone();
     let outcome = match handler(invocation).await {
@@ -175,14 +214,23 @@ async fn handle(frame: &dubbo_codec::dubbo2::Frame, services: &Services) -> Opti
             &format!("Failed to invoke the method {method}: no such method"),
         )),
     };
-    request.two_way.then_some(Response { id, status: Status::OK, outcome, attachments: attach })
+    request.two_way.then_some(Response {
+        id,
+        status: Status::OK,
+        outcome,
+        attachments: attach,
+    })
 }
 
 /// Java's `Version.isSupportResponseAttachment`: 2.0.2 and later, except the 2.0.10–2.6.2 line,
 /// whose version numbers predate the feature.
 pub fn supports_response_attachments(version: &str) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (a, b, c) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let (a, b, c) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
     let n = a * 1_000_000 + b * 10_000 + c * 100;
     n >= 2_000_200 && !(2_001_000..2_060_300).contains(&n)
 }

@@ -23,7 +23,9 @@ pub struct FrameDecoder {
 
 impl Default for FrameDecoder {
     fn default() -> Self {
-        FrameDecoder { max_body: DEFAULT_MAX_FRAME }
+        FrameDecoder {
+            max_body: DEFAULT_MAX_FRAME,
+        }
     }
 }
 
@@ -53,7 +55,10 @@ impl FrameDecoder {
         let body_len = usize::try_from(declared)
             .ok()
             .filter(|&len| len <= self.max_body)
-            .ok_or(Error::FrameTooLarge { length: i64::from(declared), max: self.max_body })?;
+            .ok_or(Error::FrameTooLarge {
+                length: i64::from(declared),
+                max: self.max_body,
+            })?;
         let total = HEADER_LEN + body_len;
         if buf.len() < total {
             buf.reserve(total - buf.len());
@@ -72,8 +77,16 @@ mod tests {
 
     fn frame_bytes(body: &[u8]) -> Vec<u8> {
         let mut out = BytesMut::new();
-        Header { is_request: true, two_way: true, event: false, serialization: 2, status: Status(0), id: 7, body_len: body.len() as u32 }
-            .write(&mut out);
+        Header {
+            is_request: true,
+            two_way: true,
+            event: false,
+            serialization: 2,
+            status: Status(0),
+            id: 7,
+            body_len: body.len() as u32,
+        }
+        .write(&mut out);
         out.extend_from_slice(body);
         out.to_vec()
     }
@@ -84,7 +97,11 @@ mod tests {
         let mut decoder = FrameDecoder::default();
         let mut buf = BytesMut::new();
         for (i, b) in bytes.iter().enumerate() {
-            assert_eq!(decoder.decode(&mut buf).expect("valid prefix"), None, "after {i} bytes");
+            assert_eq!(
+                decoder.decode(&mut buf).expect("valid prefix"),
+                None,
+                "after {i} bytes"
+            );
             buf.extend_from_slice(&[*b]);
         }
         let frame = decoder.decode(&mut buf).expect("valid").expect("complete");
@@ -96,7 +113,10 @@ mod tests {
     #[test]
     fn rejects_bad_magic_after_two_bytes() {
         let mut buf = BytesMut::from(&b"GE"[..]);
-        assert_eq!(FrameDecoder::default().decode(&mut buf), Err(Error::BadMagic { found: 0x4745 }));
+        assert_eq!(
+            FrameDecoder::default().decode(&mut buf),
+            Err(Error::BadMagic { found: 0x4745 })
+        );
     }
 
     #[test]
@@ -104,11 +124,27 @@ mod tests {
         let mut bytes = frame_bytes(b"");
         bytes[12..16].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
         let mut buf = BytesMut::from(&bytes[..]);
-        let err = FrameDecoder::new(1024).decode(&mut buf).expect_err("too large");
-        assert_eq!(err, Error::FrameTooLarge { length: 0x7fff_ffff, max: 1024 });
+        let err = FrameDecoder::new(1024)
+            .decode(&mut buf)
+            .expect_err("too large");
+        assert_eq!(
+            err,
+            Error::FrameTooLarge {
+                length: 0x7fff_ffff,
+                max: 1024
+            }
+        );
         assert!(buf.capacity() < 4096);
         bytes[12..16].copy_from_slice(&(-1i32).to_be_bytes());
-        let err = FrameDecoder::new(1024).decode(&mut BytesMut::from(&bytes[..])).expect_err("negative");
-        assert_eq!(err, Error::FrameTooLarge { length: -1, max: 1024 });
+        let err = FrameDecoder::new(1024)
+            .decode(&mut BytesMut::from(&bytes[..]))
+            .expect_err("negative");
+        assert_eq!(
+            err,
+            Error::FrameTooLarge {
+                length: -1,
+                max: 1024
+            }
+        );
     }
 }

@@ -66,7 +66,9 @@ impl Attachments {
                     })
                     .collect(),
             )),
-            other => Err(Error::Unencodable(format!("attachments must be a map, got {other:?}"))),
+            other => Err(Error::Unencodable(format!(
+                "attachments must be a map, got {other:?}"
+            ))),
         }
     }
 }
@@ -181,7 +183,15 @@ impl Request {
     /// Appends the whole frame, header and body, to `out`.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), Error> {
         let event = !matches!(self.kind, RequestKind::Invocation(_));
-        let header = Header { is_request: true, two_way: self.two_way, event, serialization: HESSIAN2, status: Status(0), id: self.id, body_len: 0 };
+        let header = Header {
+            is_request: true,
+            two_way: self.two_way,
+            event,
+            serialization: HESSIAN2,
+            status: Status(0),
+            id: self.id,
+            body_len: 0,
+        };
         encode_frame(out, header, |enc| match &self.kind {
             RequestKind::Heartbeat => {
                 enc.write_null();
@@ -221,18 +231,25 @@ impl Request {
         } else {
             RequestKind::Invocation(decode_invocation(&mut dec)?)
         };
-        Ok(Request { id: header.id, two_way: header.two_way, kind })
+        Ok(Request {
+            id: header.id,
+            two_way: header.two_way,
+            kind,
+        })
     }
 }
 
 fn decode_invocation(dec: &mut Decoder<'_>) -> Result<Invocation, Error> {
-    let text = |dec: &mut Decoder<'_>, part| dec.read_string_or_null().map_err(Error::in_body(part));
+    let text =
+        |dec: &mut Decoder<'_>, part| dec.read_string_or_null().map_err(Error::in_body(part));
     let dubbo_version = text(dec, "dubbo version")?.unwrap_or_default();
     let service = text(dec, "service path")?.unwrap_or_default();
     let service_version = text(dec, "service version")?;
     let method = text(dec, "method name")?.unwrap_or_default();
     let parameter_types = text(dec, "parameter types")?.unwrap_or_default();
-    let count = parse_descriptor(&parameter_types).map_err(Error::in_body("parameter types"))?.len();
+    let count = parse_descriptor(&parameter_types)
+        .map_err(Error::in_body("parameter types"))?
+        .len();
     let mut arguments = Vec::with_capacity(count.min(64));
     for _ in 0..count {
         arguments.push(dec.read_value().map_err(Error::in_body("argument"))?);
@@ -244,14 +261,31 @@ fn decode_invocation(dec: &mut Decoder<'_>) -> Result<Invocation, Error> {
         Attachments::from_value(dec.read_value().map_err(Error::in_body("attachments"))?)
             .map_err(Error::in_body("attachments"))?
     };
-    Ok(Invocation { dubbo_version, service, service_version, method, parameter_types, arguments, attachments })
+    Ok(Invocation {
+        dubbo_version,
+        service,
+        service_version,
+        method,
+        parameter_types,
+        arguments,
+        attachments,
+    })
 }
 
 impl Response {
     /// A successful reply carrying `value` (`Null` is sent with the null-value flag).
     pub fn value(id: u64, value: Value, attachments: Option<Attachments>) -> Response {
-        let outcome = if value.is_null() { Outcome::Null } else { Outcome::Value(value) };
-        Response { id, status: Status::OK, outcome, attachments }
+        let outcome = if value.is_null() {
+            Outcome::Null
+        } else {
+            Outcome::Value(value)
+        };
+        Response {
+            id,
+            status: Status::OK,
+            outcome,
+            attachments,
+        }
     }
 
     /// Appends the whole frame, header and body, to `out`.
@@ -261,7 +295,15 @@ impl Response {
             Outcome::Error(_) => self.status,
             _ => Status::OK,
         };
-        let header = Header { is_request: false, two_way: false, event, serialization: HESSIAN2, status, id: self.id, body_len: 0 };
+        let header = Header {
+            is_request: false,
+            two_way: false,
+            event,
+            serialization: HESSIAN2,
+            status,
+            id: self.id,
+            body_len: 0,
+        };
         encode_frame(out, header, |enc| {
             let attach = self.attachments.is_some();
             let (flag, value) = match &self.outcome {
@@ -277,7 +319,9 @@ impl Response {
                 Outcome::Value(v) => (ResponseFlag::Value, Some(v)),
                 Outcome::Null if attach => (ResponseFlag::NullValueWithAttachments, None),
                 Outcome::Null => (ResponseFlag::NullValue, None),
-                Outcome::Exception(e) if attach => (ResponseFlag::ExceptionWithAttachments, Some(e)),
+                Outcome::Exception(e) if attach => {
+                    (ResponseFlag::ExceptionWithAttachments, Some(e))
+                }
                 Outcome::Exception(e) => (ResponseFlag::Exception, Some(e)),
             };
             enc.write_int(flag as i32);
@@ -300,15 +344,27 @@ impl Response {
         let id = header.id;
         // Events first: some providers reply to heartbeats with status 0 rather than OK.
         if header.event {
-            return Ok(Response { id, status: header.status, outcome: Outcome::Heartbeat, attachments: None });
+            return Ok(Response {
+                id,
+                status: header.status,
+                outcome: Outcome::Heartbeat,
+                attachments: None,
+            });
         }
         if header.status != Status::OK {
             let message = if dec.is_at_end() {
                 String::new()
             } else {
-                dec.read_string_or_null().map_err(Error::in_body("error message"))?.unwrap_or_default()
+                dec.read_string_or_null()
+                    .map_err(Error::in_body("error message"))?
+                    .unwrap_or_default()
             };
-            return Ok(Response { id, status: header.status, outcome: Outcome::Error(message), attachments: None });
+            return Ok(Response {
+                id,
+                status: header.status,
+                outcome: Outcome::Error(message),
+                attachments: None,
+            });
         }
         let raw = dec.read_int().map_err(Error::in_body("result flag"))?;
         let flag = ResponseFlag::from_i32(raw).ok_or(Error::UnknownResponseFlag { flag: raw })?;
@@ -327,7 +383,12 @@ impl Response {
         } else {
             None
         };
-        Ok(Response { id, status: header.status, outcome, attachments })
+        Ok(Response {
+            id,
+            status: header.status,
+            outcome,
+            attachments,
+        })
     }
 }
 
@@ -355,7 +416,8 @@ fn encode_frame(
         return Err(e);
     }
     let body_len = out.len() - start - HEADER_LEN;
-    let len = u32::try_from(body_len).map_err(|_| Error::Unencodable(format!("a body of {body_len} bytes")))?;
+    let len = u32::try_from(body_len)
+        .map_err(|_| Error::Unencodable(format!("a body of {body_len} bytes")))?;
     out[start + 12..start + HEADER_LEN].copy_from_slice(&len.to_be_bytes());
     Ok(())
 }

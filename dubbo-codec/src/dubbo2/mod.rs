@@ -18,6 +18,6 @@ mod message;
 pub use frame::{Frame, FrameDecoder, DEFAULT_MAX_FRAME};
 pub use header::{Header, Status, HEADER_LEN, HESSIAN2, MAGIC};
 pub use message::{
-    Attachments, Invocation, Outcome, Request, RequestKind, Response, ResponseFlag, DEFAULT_SERVICE_VERSION,
-    DUBBO_VERSION,
+    Attachments, Invocation, Outcome, Request, RequestKind, Response, ResponseFlag,
+    DEFAULT_SERVICE_VERSION, DUBBO_VERSION,
 };

@@ -46,7 +46,15 @@ impl<'a> Decoder<'a> {
     }
 
     pub fn with_limits(input: &'a [u8], limits: Limits) -> Self {
-        Decoder { input, pos: 0, classes: Vec::new(), types: Vec::new(), refs: 0, depth: 0, limits }
+        Decoder {
+            input,
+            pos: 0,
+            classes: Vec::new(),
+            types: Vec::new(),
+            refs: 0,
+            depth: 0,
+            limits,
+        }
     }
 
     /// Offset of the next byte to read.
@@ -63,7 +71,10 @@ impl<'a> Decoder<'a> {
     pub fn finish(&self) -> Result<(), Error> {
         match self.input.len() - self.pos {
             0 => Ok(()),
-            count => Err(Error::TrailingBytes { offset: self.pos, count }),
+            count => Err(Error::TrailingBytes {
+                offset: self.pos,
+                count,
+            }),
         }
     }
 
@@ -93,7 +104,10 @@ impl<'a> Decoder<'a> {
     /// Reads the next value, recursively.
     pub fn read_value(&mut self) -> Result<Value, Error> {
         if self.depth >= self.limits.max_depth {
-            return Err(Error::TooDeep { offset: self.pos, max: self.limits.max_depth });
+            return Err(Error::TooDeep {
+                offset: self.pos,
+                max: self.limits.max_depth,
+            });
         }
         self.depth += 1;
         let value = self.value_inner();
@@ -114,22 +128,28 @@ impl<'a> Decoder<'a> {
                 DOUBLE_ZERO => Value::Double(0.0),
                 DOUBLE_ONE => Value::Double(1.0),
                 DOUBLE_BYTE => Value::Double(f64::from(self.byte("a double")? as i8)),
-                DOUBLE_SHORT => Value::Double(f64::from(self.array::<2>("a double").map(i16::from_be_bytes)?)),
-                DOUBLE_MILL => Value::Double(0.001 * f64::from(self.array::<4>("a double").map(i32::from_be_bytes)?)),
+                DOUBLE_SHORT => Value::Double(f64::from(
+                    self.array::<2>("a double").map(i16::from_be_bytes)?,
+                )),
+                DOUBLE_MILL => Value::Double(
+                    0.001 * f64::from(self.array::<4>("a double").map(i32::from_be_bytes)?),
+                ),
                 DOUBLE => Value::Double(self.array::<8>("a double").map(f64::from_be_bytes)?),
                 DATE_MILLIS => Value::Date(self.array::<8>("a date").map(i64::from_be_bytes)?),
-                DATE_MINUTES => {
-                    Value::Date(i64::from(self.array::<4>("a date").map(i32::from_be_bytes)?) * 60_000)
-                }
+                DATE_MINUTES => Value::Date(
+                    i64::from(self.array::<4>("a date").map(i32::from_be_bytes)?) * 60_000,
+                ),
                 0x00..=0x1f | 0x30..=0x33 | STRING_CHUNK | STRING_FINAL => {
                     Value::String(self.string_after(start, code)?)
                 }
                 0x20..=0x2f | 0x34..=0x37 | BINARY_CHUNK | BINARY_FINAL => {
                     Value::Binary(self.binary_after(start, code)?)
                 }
-                LIST_VARIABLE | LIST_VARIABLE_UNTYPED | LIST_FIXED | LIST_FIXED_UNTYPED | 0x70..=0x7f => {
-                    Value::List(self.list_after(code)?)
-                }
+                LIST_VARIABLE
+                | LIST_VARIABLE_UNTYPED
+                | LIST_FIXED
+                | LIST_FIXED_UNTYPED
+                | 0x70..=0x7f => Value::List(self.list_after(code)?),
                 MAP_UNTYPED | MAP_TYPED => Value::Map(self.map_after(code)?),
                 CLASS_DEF => {
                     self.class_def()?;
@@ -152,7 +172,13 @@ impl<'a> Decoder<'a> {
                     }
                     Value::Ref(index as u32)
                 }
-                _ => return Err(Error::UnexpectedCode { offset: start, code, expected: "a value" }),
+                _ => {
+                    return Err(Error::UnexpectedCode {
+                        offset: start,
+                        code,
+                        expected: "a value",
+                    })
+                }
             });
         }
     }
@@ -160,20 +186,32 @@ impl<'a> Decoder<'a> {
     fn int_after(&mut self, start: usize, code: u8) -> Result<i32, Error> {
         Ok(match code {
             0x80..=0xbf => i32::from(code) - i32::from(INT_ZERO),
-            0xc0..=0xcf => ((i32::from(code) - i32::from(INT_BYTE_ZERO)) << 8) | i32::from(self.byte("an int")?),
+            0xc0..=0xcf => {
+                ((i32::from(code) - i32::from(INT_BYTE_ZERO)) << 8)
+                    | i32::from(self.byte("an int")?)
+            }
             0xd0..=0xd7 => {
                 let low = self.array::<2>("an int").map(u16::from_be_bytes)?;
                 ((i32::from(code) - i32::from(INT_SHORT_ZERO)) << 16) | i32::from(low)
             }
             INT => self.array::<4>("an int").map(i32::from_be_bytes)?,
-            _ => return Err(Error::UnexpectedCode { offset: start, code, expected: "an int" }),
+            _ => {
+                return Err(Error::UnexpectedCode {
+                    offset: start,
+                    code,
+                    expected: "an int",
+                })
+            }
         })
     }
 
     fn long_after(&mut self, code: u8) -> Result<i64, Error> {
         Ok(match code {
             0xd8..=0xef => i64::from(code) - i64::from(LONG_ZERO),
-            0xf0..=0xff => ((i64::from(code) - i64::from(LONG_BYTE_ZERO)) << 8) | i64::from(self.byte("a long")?),
+            0xf0..=0xff => {
+                ((i64::from(code) - i64::from(LONG_BYTE_ZERO)) << 8)
+                    | i64::from(self.byte("a long")?)
+            }
             0x38..=0x3f => {
                 let low = self.array::<2>("a long").map(u16::from_be_bytes)?;
                 ((i64::from(code) - i64::from(LONG_SHORT_ZERO)) << 16) | i64::from(low)
@@ -189,15 +227,31 @@ impl<'a> Decoder<'a> {
         loop {
             let (units, last) = match code {
                 0x00..=0x1f => (usize::from(code), true),
-                0x30..=0x33 => (usize::from(code - STRING_SHORT) << 8 | usize::from(self.byte("a string length")?), true),
-                STRING_FINAL | STRING_CHUNK => {
-                    (usize::from(self.array::<2>("a string length").map(u16::from_be_bytes)?), code == STRING_FINAL)
+                0x30..=0x33 => (
+                    usize::from(code - STRING_SHORT) << 8
+                        | usize::from(self.byte("a string length")?),
+                    true,
+                ),
+                STRING_FINAL | STRING_CHUNK => (
+                    usize::from(self.array::<2>("a string length").map(u16::from_be_bytes)?),
+                    code == STRING_FINAL,
+                ),
+                _ => {
+                    return Err(Error::UnexpectedCode {
+                        offset: self.pos - 1,
+                        code,
+                        expected: "a string",
+                    })
                 }
-                _ => return Err(Error::UnexpectedCode { offset: self.pos - 1, code, expected: "a string" }),
             };
             let rest = &self.input[self.pos..];
             let len = string::byte_len_of_units(rest, units).ok_or(if rest.len() < units {
-                Error::LengthExceedsInput { offset: self.pos, what: "string", declared: units as i64, available: rest.len() }
+                Error::LengthExceedsInput {
+                    offset: self.pos,
+                    what: "string",
+                    declared: units as i64,
+                    available: rest.len(),
+                }
             } else {
                 Error::InvalidUtf8 { offset: self.pos }
             })?;
@@ -220,11 +274,22 @@ impl<'a> Decoder<'a> {
         loop {
             let (len, last) = match code {
                 0x20..=0x2f => (usize::from(code - BINARY_DIRECT), true),
-                0x34..=0x37 => (usize::from(code - BINARY_SHORT) << 8 | usize::from(self.byte("a binary length")?), true),
-                BINARY_FINAL | BINARY_CHUNK => {
-                    (usize::from(self.array::<2>("a binary length").map(u16::from_be_bytes)?), code == BINARY_FINAL)
+                0x34..=0x37 => (
+                    usize::from(code - BINARY_SHORT) << 8
+                        | usize::from(self.byte("a binary length")?),
+                    true,
+                ),
+                BINARY_FINAL | BINARY_CHUNK => (
+                    usize::from(self.array::<2>("a binary length").map(u16::from_be_bytes)?),
+                    code == BINARY_FINAL,
+                ),
+                _ => {
+                    return Err(Error::UnexpectedCode {
+                        offset: self.pos - 1,
+                        code,
+                        expected: "a binary chunk",
+                    })
                 }
-                _ => return Err(Error::UnexpectedCode { offset: self.pos - 1, code, expected: "a binary chunk" }),
             };
             out.extend_from_slice(self.take(len, "binary")?);
             if last {
@@ -259,11 +324,19 @@ impl<'a> Decoder<'a> {
                 }
             }
         }
-        Ok(List { type_name, items, variable_length: len.is_none() })
+        Ok(List {
+            type_name,
+            items,
+            variable_length: len.is_none(),
+        })
     }
 
     fn map_after(&mut self, code: u8) -> Result<Map, Error> {
-        let type_name = if code == MAP_TYPED { Some(self.read_type()?) } else { None };
+        let type_name = if code == MAP_TYPED {
+            Some(self.read_type()?)
+        } else {
+            None
+        };
         self.refs += 1;
         let mut entries = Vec::new();
         while !self.eat_end("a map key or end")? {
@@ -315,14 +388,16 @@ impl<'a> Decoder<'a> {
             }
             _ => {
                 let index = self.read_int()?;
-                usize::try_from(index).ok().and_then(|i| self.types.get(i)).cloned().ok_or(
-                    Error::UndefinedReference {
+                usize::try_from(index)
+                    .ok()
+                    .and_then(|i| self.types.get(i))
+                    .cloned()
+                    .ok_or(Error::UndefinedReference {
                         offset: start,
                         what: "type",
                         index: i64::from(index),
                         defined: self.types.len(),
-                    },
-                )
+                    })
             }
         }
     }
@@ -334,7 +409,12 @@ impl<'a> Decoder<'a> {
         let available = self.input.len() - self.pos;
         match usize::try_from(declared) {
             Ok(n) if n <= available => Ok(n),
-            _ => Err(Error::LengthExceedsInput { offset: start, what, declared: i64::from(declared), available }),
+            _ => Err(Error::LengthExceedsInput {
+                offset: start,
+                what,
+                declared: i64::from(declared),
+                available,
+            }),
         }
     }
 
@@ -345,7 +425,10 @@ impl<'a> Decoder<'a> {
                 Ok(true)
             }
             Some(_) => Ok(false),
-            None => Err(Error::UnexpectedEnd { offset: self.pos, reading: expected }),
+            None => Err(Error::UnexpectedEnd {
+                offset: self.pos,
+                reading: expected,
+            }),
         }
     }
 
@@ -354,13 +437,22 @@ impl<'a> Decoder<'a> {
     }
 
     fn byte(&mut self, reading: &'static str) -> Result<u8, Error> {
-        let b = self.peek().ok_or(Error::UnexpectedEnd { offset: self.pos, reading })?;
+        let b = self.peek().ok_or(Error::UnexpectedEnd {
+            offset: self.pos,
+            reading,
+        })?;
         self.pos += 1;
         Ok(b)
     }
 
     fn array<const N: usize>(&mut self, reading: &'static str) -> Result<[u8; N], Error> {
-        let bytes = self.input.get(self.pos..self.pos + N).ok_or(Error::UnexpectedEnd { offset: self.pos, reading })?;
+        let bytes = self
+            .input
+            .get(self.pos..self.pos + N)
+            .ok_or(Error::UnexpectedEnd {
+                offset: self.pos,
+                reading,
+            })?;
         self.pos += N;
         let mut out = [0; N];
         out.copy_from_slice(bytes);
@@ -370,7 +462,12 @@ impl<'a> Decoder<'a> {
     fn take(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], Error> {
         let available = self.input.len() - self.pos;
         if len > available {
-            return Err(Error::LengthExceedsInput { offset: self.pos, what, declared: len as i64, available });
+            return Err(Error::LengthExceedsInput {
+                offset: self.pos,
+                what,
+                declared: len as i64,
+                available,
+            });
         }
         let bytes = &self.input[self.pos..self.pos + len];
         self.pos += len;

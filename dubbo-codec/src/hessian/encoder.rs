@@ -29,7 +29,12 @@ pub struct Encoder<'a> {
 
 impl<'a> Encoder<'a> {
     pub fn new(out: &'a mut BytesMut) -> Self {
-        Encoder { out, classes: Vec::new(), types: Vec::new(), refs: 0 }
+        Encoder {
+            out,
+            classes: Vec::new(),
+            types: Vec::new(),
+            refs: 0,
+        }
     }
 
     /// The buffer being written.
@@ -170,7 +175,11 @@ impl<'a> Encoder<'a> {
     }
 
     /// Starts a list. `len: None` writes a variable-length list that [`Self::write_end`] closes.
-    pub fn write_list_begin(&mut self, len: Option<usize>, type_name: Option<&str>) -> Result<(), Error> {
+    pub fn write_list_begin(
+        &mut self,
+        len: Option<usize>,
+        type_name: Option<&str>,
+    ) -> Result<(), Error> {
         match (len, type_name) {
             (None, Some(t)) => {
                 self.out.put_u8(LIST_VARIABLE);
@@ -181,7 +190,9 @@ impl<'a> Encoder<'a> {
                 self.out.put_u8(LIST_DIRECT + n as u8);
                 self.write_type(t)?;
             }
-            (Some(n), None) if n <= LIST_DIRECT_MAX => self.out.put_u8(LIST_DIRECT_UNTYPED + n as u8),
+            (Some(n), None) if n <= LIST_DIRECT_MAX => {
+                self.out.put_u8(LIST_DIRECT_UNTYPED + n as u8)
+            }
             (Some(n), t) => {
                 let n = i32::try_from(n)
                     .map_err(|_| Error::Unencodable(format!("a list of {n} items")))?;
@@ -220,11 +231,17 @@ impl<'a> Encoder<'a> {
     /// Starts an object of `class`, writing its definition first if this stream has not seen it.
     /// The field values follow, in the definition's order.
     pub fn write_object_begin(&mut self, class: &Arc<ClassDef>) -> Result<(), Error> {
-        let index = match self.classes.iter().position(|c| Arc::ptr_eq(c, class) || **c == **class) {
+        let index = match self
+            .classes
+            .iter()
+            .position(|c| Arc::ptr_eq(c, class) || **c == **class)
+        {
             Some(i) => i,
             None => {
                 if class.name.is_empty() {
-                    return Err(Error::Unencodable("an object with an empty class name".into()));
+                    return Err(Error::Unencodable(
+                        "an object with an empty class name".into(),
+                    ));
                 }
                 self.out.put_u8(CLASS_DEF);
                 self.write_string(&class.name);

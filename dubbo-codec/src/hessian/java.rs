@@ -52,7 +52,10 @@ pub fn big_integer(decimal: &str) -> Option<Value> {
     let mag = words.iter().rev().map(|&w| Value::Int(w as i32)).collect();
     Some(Value::object(
         BIG_INTEGER,
-        vec![("signum", Value::Int(signum)), ("mag", Value::List(List::typed("[int", mag)))],
+        vec![
+            ("signum", Value::Int(signum)),
+            ("mag", Value::List(List::typed("[int", mag))),
+        ],
     ))
 }
 
@@ -71,8 +74,13 @@ pub fn decimal_text(value: &Value) -> Option<String> {
 
 fn big_integer_text(obj: &Object) -> Option<String> {
     let signum = obj.get("signum")?.as_i64()?;
-    let mut words: Vec<u32> =
-        obj.get("mag")?.as_list()?.items.iter().map(|v| v.as_i64().map(|i| i as u32)).collect::<Option<_>>()?;
+    let mut words: Vec<u32> = obj
+        .get("mag")?
+        .as_list()?
+        .items
+        .iter()
+        .map(|v| v.as_i64().map(|i| i as u32))
+        .collect::<Option<_>>()?;
     let mut chunks = Vec::new(); // base 10^9, least significant first
     while words.iter().any(|&w| w != 0) {
         let mut rem = 0u64;
@@ -140,12 +148,23 @@ mod tests {
 
     #[test]
     fn big_integer_round_trips_through_mag_words() {
-        for text in ["0", "1", "-1", "4294967295", "4294967296", "-123456789012345678901234567890"] {
+        for text in [
+            "0",
+            "1",
+            "-1",
+            "4294967295",
+            "4294967296",
+            "-123456789012345678901234567890",
+        ] {
             let value = big_integer(text).expect("valid integer");
             assert_eq!(decimal_text(&value).as_deref(), Some(text), "{text}");
         }
         let two_words = big_integer("4294967296").expect("valid");
-        let mag = two_words.as_object().and_then(|o| o.get("mag")).and_then(Value::as_list).expect("mag");
+        let mag = two_words
+            .as_object()
+            .and_then(|o| o.get("mag"))
+            .and_then(Value::as_list)
+            .expect("mag");
         assert_eq!(mag.items, vec![Value::Int(1), Value::Int(0)]);
         assert!(big_integer("12a").is_none());
         assert!(big_integer("-").is_none());

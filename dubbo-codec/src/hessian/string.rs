@@ -120,9 +120,13 @@ fn decode_with_surrogates(bytes: &[u8]) -> Option<String> {
         let (code, len) = match lead {
             0x00..=0x7f => (u32::from(lead), 1),
             0xc0..=0xdf => ((u32::from(lead & 0x1f) << 6) | cont(1)?, 2),
-            0xe0..=0xef => ((u32::from(lead & 0x0f) << 12) | (cont(1)? << 6) | cont(2)?, 3),
+            0xe0..=0xef => (
+                (u32::from(lead & 0x0f) << 12) | (cont(1)? << 6) | cont(2)?,
+                3,
+            ),
             0xf0..=0xf7 => {
-                let c = (u32::from(lead & 0x07) << 18) | (cont(1)? << 12) | (cont(2)? << 6) | cont(3)?;
+                let c =
+                    (u32::from(lead & 0x07) << 18) | (cont(1)? << 12) | (cont(2)? << 6) | cont(3)?;
                 (c, 4)
             }
             _ => return None,
@@ -136,7 +140,11 @@ fn decode_with_surrogates(bytes: &[u8]) -> Option<String> {
         }
         i += len;
     }
-    Some(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect())
+    Some(
+        char::decode_utf16(units)
+            .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -170,6 +178,9 @@ mod tests {
 
     #[test]
     fn unpaired_surrogate_becomes_replacement() {
-        assert_eq!(decode_java_utf8(b"\xed\xa0\xbdz").as_deref(), Some("\u{fffd}z"));
+        assert_eq!(
+            decode_java_utf8(b"\xed\xa0\xbdz").as_deref(),
+            Some("\u{fffd}z")
+        );
     }
 }

@@ -66,8 +66,14 @@ pub struct ClassDef {
 }
 
 impl ClassDef {
-    pub fn new(name: impl Into<String>, fields: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        ClassDef { name: name.into(), fields: fields.into_iter().map(Into::into).collect() }
+    pub fn new(
+        name: impl Into<String>,
+        fields: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        ClassDef {
+            name: name.into(),
+            fields: fields.into_iter().map(Into::into).collect(),
+        }
     }
 
     /// Position of a field by name.
@@ -79,32 +85,51 @@ impl ClassDef {
 impl Object {
     /// The value of a field by name.
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.class.field_index(field).and_then(|i| self.fields.get(i))
+        self.class
+            .field_index(field)
+            .and_then(|i| self.fields.get(i))
     }
 }
 
 impl List {
     pub fn untyped(items: Vec<Value>) -> Self {
-        List { type_name: None, items, variable_length: false }
+        List {
+            type_name: None,
+            items,
+            variable_length: false,
+        }
     }
 
     pub fn typed(type_name: &str, items: Vec<Value>) -> Self {
-        List { type_name: Some(type_name.into()), items, variable_length: false }
+        List {
+            type_name: Some(type_name.into()),
+            items,
+            variable_length: false,
+        }
     }
 }
 
 impl Map {
     pub fn untyped(entries: Vec<(Value, Value)>) -> Self {
-        Map { type_name: None, entries }
+        Map {
+            type_name: None,
+            entries,
+        }
     }
 
     pub fn typed(type_name: &str, entries: Vec<(Value, Value)>) -> Self {
-        Map { type_name: Some(type_name.into()), entries }
+        Map {
+            type_name: Some(type_name.into()),
+            entries,
+        }
     }
 
     /// The value for a string key, for maps used as records.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 }
 
@@ -112,7 +137,10 @@ impl Value {
     /// Builds an object of a class given by name and `(field, value)` pairs in wire order.
     pub fn object(class: &str, fields: Vec<(&str, Value)>) -> Value {
         let (names, values): (Vec<&str>, Vec<Value>) = fields.into_iter().unzip();
-        Value::Object(Object { class: Arc::new(ClassDef::new(class, names)), fields: values })
+        Value::Object(Object {
+            class: Arc::new(ClassDef::new(class, names)),
+            fields: values,
+        })
     }
 
     pub fn string(s: impl Into<String>) -> Value {
@@ -224,5 +252,54 @@ impl From<bool> for Value {
 impl From<Vec<u8>> for Value {
     fn from(b: Vec<u8>) -> Self {
         Value::Binary(b)
+    }
+}
+
+/// A compact, Java-flavoured rendering for logs and tools: `User{id: 7L, name: "alice"}`,
+/// `[1, 2]`, `java.util.TreeMap{"a": 1}`, `@0` for a back-reference.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn items<T>(
+            f: &mut std::fmt::Formatter<'_>,
+            items: &[T],
+            mut each: impl FnMut(&mut std::fmt::Formatter<'_>, &T) -> std::fmt::Result,
+        ) -> std::fmt::Result {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                each(f, item)?;
+            }
+            Ok(())
+        }
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Long(l) => write!(f, "{l}L"),
+            Value::Double(d) => write!(f, "{d:?}"),
+            Value::Date(ms) => write!(f, "Date({ms})"),
+            Value::String(s) => write!(f, "{s:?}"),
+            Value::Binary(b) => write!(f, "byte[{}]", b.len()),
+            Value::Ref(i) => write!(f, "@{i}"),
+            Value::List(l) => {
+                f.write_str(l.type_name.as_deref().unwrap_or(""))?;
+                f.write_str("[")?;
+                items(f, &l.items, |f, v| write!(f, "{v}"))?;
+                f.write_str("]")
+            }
+            Value::Map(m) => {
+                f.write_str(m.type_name.as_deref().unwrap_or(""))?;
+                f.write_str("{")?;
+                items(f, &m.entries, |f, (k, v)| write!(f, "{k}: {v}"))?;
+                f.write_str("}")
+            }
+            Value::Object(o) => {
+                write!(f, "{}{{", o.class.name)?;
+                let pairs: Vec<_> = o.class.fields.iter().zip(&o.fields).collect();
+                items(f, &pairs, |f, (name, v)| write!(f, "{name}: {v}"))?;
+                f.write_str("}")
+            }
+        }
     }
 }

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use dubbo_codec::dubbo2::{FrameDecoder, Invocation, Outcome, Request, RequestKind, Response, Status};
+use dubbo_codec::dubbo2::{
+    FrameDecoder, Invocation, Outcome, Request, RequestKind, Response, Status,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, ToSocketAddrs};
@@ -90,18 +92,39 @@ impl Drop for Inner {
 
 impl Connection {
     /// Connects with the given connect timeout; frames larger than `max_frame` are refused.
-    pub async fn connect(addr: impl ToSocketAddrs, connect_timeout: Duration, max_frame: usize) -> Result<Connection, CallError> {
+    pub async fn connect(
+        addr: impl ToSocketAddrs,
+        connect_timeout: Duration,
+        max_frame: usize,
+    ) -> Result<Connection, CallError> {
         let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| CallError::Connect(format!("timed out after {connect_timeout:?}")))?
             .map_err(|e| CallError::Connect(e.to_string()))?;
-        stream.set_nodelay(true).map_err(|e| CallError::Connect(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| CallError::Connect(e.to_string()))?;
         let (read, write) = stream.into_split();
-        let shared = Arc::new(Shared { pending: Mutex::default(), next_id: AtomicU64::new(1), open: AtomicBool::new(true) });
+        let shared = Arc::new(Shared {
+            pending: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            open: AtomicBool::new(true),
+        });
         let (outbound, rx) = mpsc::channel(1024);
         tokio::spawn(write_loop(write, rx, Arc::clone(&shared)));
-        let reader = tokio::spawn(read_loop(read, FrameDecoder::new(max_frame), Arc::clone(&shared), outbound.clone()));
-        Ok(Connection { inner: Arc::new(Inner { shared, outbound, reader }) })
+        let reader = tokio::spawn(read_loop(
+            read,
+            FrameDecoder::new(max_frame),
+            Arc::clone(&shared),
+            outbound.clone(),
+        ));
+        Ok(Connection {
+            inner: Arc::new(Inner {
+                shared,
+                outbound,
+                reader,
+            }),
+        })
     }
 
     /// Whether the connection can still carry calls.
@@ -110,8 +133,13 @@ impl Connection {
     }
 
     /// Calls a method and waits for its response, at most `timeout`.
-    pub async fn call(&self, invocation: Invocation, timeout: Duration) -> Result<Response, CallError> {
-        self.send(RequestKind::Invocation(invocation), timeout).await
+    pub async fn call(
+        &self,
+        invocation: Invocation,
+        timeout: Duration,
+    ) -> Result<Response, CallError> {
+        self.send(RequestKind::Invocation(invocation), timeout)
+            .await
     }
 
     /// Sends a heartbeat and waits for the reply.
@@ -124,7 +152,13 @@ impl Connection {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let heartbeat = matches!(kind, RequestKind::Heartbeat);
         let mut frame = BytesMut::new();
-        Request { id, two_way: true, kind }.encode(&mut frame).map_err(CallError::Encode)?;
+        Request {
+            id,
+            two_way: true,
+            kind,
+        }
+        .encode(&mut frame)
+        .map_err(CallError::Encode)?;
         let (tx, rx) = oneshot::channel();
         {
             let mut pending = shared.lock();
@@ -156,7 +190,11 @@ impl Connection {
     }
 }
 
-async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<BytesMut>, shared: Arc<Shared>) {
+async fn write_loop(
+    mut write: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<BytesMut>,
+    shared: Arc<Shared>,
+) {
     while let Some(mut batch) = rx.recv().await {
         // Coalesce what is already queued: one syscall for many small frames under load.
         while batch.len() < 64 * 1024 {
@@ -173,7 +211,12 @@ async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<BytesMut>,
     let _ = write.shutdown().await;
 }
 
-async fn read_loop(mut read: OwnedReadHalf, mut decoder: FrameDecoder, shared: Arc<Shared>, outbound: mpsc::Sender<BytesMut>) {
+async fn read_loop(
+    mut read: OwnedReadHalf,
+    mut decoder: FrameDecoder,
+    shared: Arc<Shared>,
+    outbound: mpsc::Sender<BytesMut>,
+) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let reason = loop {
         match decoder.decode(&mut buf) {
@@ -181,7 +224,12 @@ async fn read_loop(mut read: OwnedReadHalf, mut decoder: FrameDecoder, shared: A
                 if frame.header.is_request {
                     answer_provider_request(&frame, &outbound).await;
                 } else {
-                    deliver(&shared, Response::decode(&frame).map_err(CallError::Malformed), frame.header.id, frame.header.event);
+                    deliver(
+                        &shared,
+                        Response::decode(&frame).map_err(CallError::Malformed),
+                        frame.header.id,
+                        frame.header.event,
+                    );
                 }
                 continue;
             }
@@ -198,11 +246,19 @@ async fn read_loop(mut read: OwnedReadHalf, mut decoder: FrameDecoder, shared: A
 }
 
 /// Providers send heartbeats (and read-only notices) too; heartbeats need a reply.
-async fn answer_provider_request(frame: &dubbo_codec::dubbo2::Frame, outbound: &mpsc::Sender<BytesMut>) {
+async fn answer_provider_request(
+    frame: &dubbo_codec::dubbo2::Frame,
+    outbound: &mpsc::Sender<BytesMut>,
+) {
     if !(frame.header.event && frame.header.two_way) {
         return;
     }
-    let reply = Response { id: frame.header.id, status: Status::OK, outcome: Outcome::Heartbeat, attachments: None };
+    let reply = Response {
+        id: frame.header.id,
+        status: Status::OK,
+        outcome: Outcome::Heartbeat,
+        attachments: None,
+    };
     let mut out = BytesMut::new();
     if reply.encode(&mut out).is_ok() {
         let _ = outbound.send(out).await;

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the third-party peers, checks the golden vectors against their
+# generators, then builds once and runs every test of the workspace in one cargo invocation.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-peers.sh
+scripts/check-golden.sh
+# With CI set (as CI sets it), a missing peer fails its test instead of skipping it.
+cargo test --workspace --all-targets --locked
+# Doctests (including the examples in docs/), reusing the build above.
+cargo test --workspace --doc --locked
