@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 scripts/install-peers.sh
 scripts/check-golden.sh
 # With CI set (as CI sets it), a missing peer fails its test instead of skipping it.
-cargo test --workspace --all-targets --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # Doctests (including the examples in docs/), reusing the build above.
-cargo test --workspace --doc --locked
+cargo test --workspace --doc --locked 2>&1 | tee -a "$log"
+# One closing line for the whole run: cargo prints one summary per test binary.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"

@@ -9,6 +9,10 @@ use std::fmt;
 
 use crate::Error;
 
+/// The JVM's limit on array dimensions. Also what keeps hostile descriptors from nesting types
+/// deep enough to overflow the stack when they are dropped or printed.
+pub const MAX_ARRAY_DIMENSIONS: usize = 255;
+
 /// A Java type as it appears in a method signature.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum JavaType {
@@ -51,6 +55,9 @@ impl JavaType {
         if let Some(inner) = base.strip_suffix("...") {
             base = inner.trim_end();
             dims += 1;
+        }
+        if dims > MAX_ARRAY_DIMENSIONS {
+            return Err(invalid(name, 0, "more than 255 array dimensions"));
         }
         let mut ty = match base {
             "boolean" => JavaType::Boolean,
@@ -161,6 +168,9 @@ fn parse_one(descriptor: &str, start: usize) -> Result<(JavaType, usize), Error>
     while bytes.get(i) == Some(&b'[') {
         dims += 1;
         i += 1;
+        if dims > MAX_ARRAY_DIMENSIONS {
+            return Err(invalid(descriptor, i, "more than 255 array dimensions"));
+        }
     }
     let code = *bytes
         .get(i)
@@ -267,6 +277,13 @@ mod tests {
             }
         }
         assert!(JavaType::from_name("").is_err());
+        let deep = format!("{}I", "[".repeat(1_000_000));
+        assert!(matches!(
+            parse_descriptor(&deep),
+            Err(Error::InvalidDescriptor { offset: 256, .. })
+        ));
+        assert!(JavaType::from_name(&format!("int{}", "[]".repeat(300))).is_err());
+        assert!(parse_descriptor(&format!("{}I", "[".repeat(255))).is_ok());
         assert!(JavaType::from_name("not a type").is_err());
     }
 }

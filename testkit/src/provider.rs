@@ -165,7 +165,7 @@ async fn handle(frame: &dubbo_codec::dubbo2::Frame, services: &Services) -> Opti
         Ok(r) => r,
         Err(e) => {
             let outcome = Outcome::Error(format!("Fail to decode request due to: {e}"));
-            return frame.header.two_way.then(|| Response {
+            return frame.header.two_way.then_some(Response {
                 id,
                 status: Status::BAD_REQUEST,
                 outcome,
@@ -175,7 +175,7 @@ async fn handle(frame: &dubbo_codec::dubbo2::Frame, services: &Services) -> Opti
     };
     let invocation = match request.kind {
         RequestKind::Heartbeat => {
-            return request.two_way.then(|| Response {
+            return request.two_way.then_some(Response {
                 id,
                 status: Status::OK,
                 outcome: Outcome::Heartbeat,
@@ -190,29 +190,34 @@ async fn handle(frame: &dubbo_codec::dubbo2::Frame, services: &Services) -> Opti
         a.insert("dubbo", DUBBO_VERSION);
         a
     });
-    let Some(handler) = services.handlers.get(&invocation.service).cloned() else {
-        let message = format!(
-            "Not found exported service: {}:{} in {:?}, may be version or group mismatch",
-            invocation.service,
-            frame.header.id,
-            services.handlers.keys().collect::<Vec<_>>()
-        );
-        return Some(Response {
-            id,
-            status: Status::SERVICE_NOT_FOUND,
-            outcome: Outcome::Error(message),
-            attachments: None,
-        });
+    // Java answers both an unknown service and an unknown method with SERVICE_ERROR and a
+    // message, and answers nothing to one-way requests.
+    let error = |message: String| Response {
+        id,
+        status: Status::SERVICE_ERROR,
+        outcome: Outcome::Error(message),
+        attachments: None,
     };
-    let method = invocation.method.clone();
+    let Some(handler) = services.handlers.get(&invocation.service).cloned() else {
+        let exported: Vec<_> = services.handlers.keys().collect();
+        let message = format!(
+            "Not found exported service: {} in {exported:?}, may be version or group mismatch",
+            invocation.service
+        );
+        return request.two_way.then(|| error(message));
+    };
+    let (service, method) = (invocation.service.clone(), invocation.method.clone());
     let outcome = match handler(invocation).await {
         Some(Reply::Value(Value::Null)) => Outcome::Null,
         Some(Reply::Value(v)) => Outcome::Value(v),
         Some(Reply::Exception(e)) => Outcome::Exception(e),
-        None => Outcome::Exception(exception(
-            "org.apache.dubbo.rpc.RpcException",
-            &format!("Failed to invoke the method {method}: no such method"),
-        )),
+        None => {
+            return request.two_way.then(|| {
+                error(format!(
+                    "Failed to invoke the method {method} in the service {service}: no such method"
+                ))
+            });
+        }
     };
     request.two_way.then_some(Response {
         id,
@@ -222,17 +227,27 @@ async fn handle(frame: &dubbo_codec::dubbo2::Frame, services: &Services) -> Opti
     })
 }
 
-/// Java's `Version.isSupportResponseAttachment`: 2.0.2 and later, except the 2.0.10–2.6.2 line,
-/// whose version numbers predate the feature.
+/// Java's `Version.isSupportResponseAttachment`: 2.0.2 and later, except the 2.0.10–2.6.2 and
+/// 2.8.x (dubbox) lines, whose version numbers predate the feature. Like Java, each part counts
+/// its leading digits and a two-part version is read as `a.b` → `a*100 + b*1` (so unsupported).
 pub fn supports_response_attachments(version: &str) -> bool {
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (a, b, c) = (
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-    );
-    let n = a * 1_000_000 + b * 10_000 + c * 100;
-    n >= 2_000_200 && !(2_001_000..2_060_300).contains(&n)
+    let parts: Vec<u64> = version
+        .split('.')
+        .map(|p| {
+            p.bytes().take_while(u8::is_ascii_digit).fold(0u64, |n, d| {
+                n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+            })
+        })
+        .collect();
+    let n = match parts.as_slice() {
+        [a, b, c, ..] => a
+            .saturating_mul(1_000_000)
+            .saturating_add(b.saturating_mul(10_000))
+            .saturating_add(c.saturating_mul(100)),
+        [a, b] => a.saturating_mul(100).saturating_add(*b),
+        _ => 0,
+    };
+    n >= 2_000_200 && !(2_001_000..2_060_300).contains(&n) && !(2_080_000..2_090_000).contains(&n)
 }
 
 #[cfg(test)]
@@ -242,5 +257,9 @@ mod tests {
         use super::supports_response_attachments as s;
         assert!(s("2.0.2") && s("2.7.23") && s("3.2.0"));
         assert!(!s("2.4.10") && !s("2.6.0") && !s("") && !s("2.0.1"));
+        assert!(!s("2.8.4") && !s("2.7"));
+        assert!(s("2.7.0-SNAPSHOT"));
+        // Absurd client-supplied versions neither overflow nor panic.
+        assert!(s("99999999999.0.0") && !s("5000000000000000000000"));
     }
 }

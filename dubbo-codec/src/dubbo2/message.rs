@@ -217,13 +217,17 @@ impl Request {
 
     /// Parses a request frame's body.
     pub fn decode(frame: &Frame) -> Result<Request, Error> {
-        check_serialization(&frame.header)?;
         let header = &frame.header;
+        if !header.event {
+            check_serialization(header)?;
+        }
         let mut dec = Decoder::new(&frame.body);
         let kind = if header.event {
-            match dec.is_at_end() {
-                true => RequestKind::Heartbeat,
-                false => match dec.read_value().map_err(Error::in_body("event"))? {
+            // Event bodies in another serialization (Dubbo 3 peers may use fastjson2 even for
+            // heartbeats) are still events; only hessian2 ones can be read.
+            match (dec.is_at_end(), header.serialization == HESSIAN2) {
+                (true, _) | (false, false) => RequestKind::Heartbeat,
+                (false, true) => match dec.read_value().map_err(Error::in_body("event"))? {
                     Value::Null => RequestKind::Heartbeat,
                     other => RequestKind::Event(other),
                 },

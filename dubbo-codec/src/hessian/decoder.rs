@@ -13,6 +13,10 @@ use super::string;
 use super::value::{ClassDef, List, Map, Object, Value};
 use crate::Error;
 
+/// A declared length is only known to fit the remaining bytes, and a decoded element is larger
+/// than its one-byte minimum, so collections start at most this big and grow as items arrive.
+const PREALLOCATE_MAX: usize = 1024;
+
 /// Bounds the decoder enforces beyond the size of its input.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -311,7 +315,7 @@ impl<'a> Decoder<'a> {
             _ => None,
         };
         self.refs += 1;
-        let mut items = Vec::with_capacity(len.unwrap_or(0));
+        let mut items = Vec::with_capacity(len.unwrap_or(0).min(PREALLOCATE_MAX));
         match len {
             Some(n) => {
                 for _ in 0..n {
@@ -350,7 +354,7 @@ impl<'a> Decoder<'a> {
     fn class_def(&mut self) -> Result<(), Error> {
         let name = self.read_string()?;
         let count = self.length("class definition")?;
-        let mut fields = Vec::with_capacity(count);
+        let mut fields = Vec::with_capacity(count.min(PREALLOCATE_MAX));
         for _ in 0..count {
             fields.push(self.read_string()?);
         }
@@ -370,7 +374,7 @@ impl<'a> Decoder<'a> {
                 defined: self.classes.len(),
             })?;
         self.refs += 1;
-        let mut fields = Vec::with_capacity(class.fields.len().min(self.input.len() - self.pos));
+        let mut fields = Vec::with_capacity(class.fields.len().min(PREALLOCATE_MAX));
         for _ in 0..class.fields.len() {
             fields.push(self.read_value()?);
         }

@@ -14,6 +14,10 @@ pub const BIG_DECIMAL: &str = "java.math.BigDecimal";
 pub const BIG_INTEGER: &str = "java.math.BigInteger";
 pub const CLASS: &str = "java.lang.Class";
 
+/// Conversions between decimal text and magnitude words are quadratic; values beyond this many
+/// decimal digits (or the equivalent in words) are refused rather than computed.
+pub const BIG_INTEGER_MAX_DIGITS: usize = 10_000;
+
 /// A `java.math.BigDecimal` holding `decimal` (not validated here; Java parses it).
 pub fn big_decimal(decimal: &str) -> Value {
     Value::object(BIG_DECIMAL, vec![("value", Value::from(decimal))])
@@ -25,7 +29,10 @@ pub fn big_integer(decimal: &str) -> Option<Value> {
         Some(rest) => (true, rest),
         None => (false, decimal.strip_prefix('+').unwrap_or(decimal)),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty()
+        || digits.len() > BIG_INTEGER_MAX_DIGITS
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     // Little-endian base 2^32 while accumulating, big-endian on the wire.
@@ -74,10 +81,12 @@ pub fn decimal_text(value: &Value) -> Option<String> {
 
 fn big_integer_text(obj: &Object) -> Option<String> {
     let signum = obj.get("signum")?.as_i64()?;
-    let mut words: Vec<u32> = obj
-        .get("mag")?
-        .as_list()?
-        .items
+    let mag = &obj.get("mag")?.as_list()?.items;
+    // At most ten decimal digits per 32-bit word.
+    if mag.len() > BIG_INTEGER_MAX_DIGITS / 10 {
+        return None;
+    }
+    let mut words: Vec<u32> = mag
         .iter()
         .map(|v| v.as_i64().map(|i| i as u32))
         .collect::<Option<_>>()?;
@@ -168,6 +177,7 @@ mod tests {
         assert_eq!(mag.items, vec![Value::Int(1), Value::Int(0)]);
         assert!(big_integer("12a").is_none());
         assert!(big_integer("-").is_none());
+        assert!(big_integer(&"9".repeat(BIG_INTEGER_MAX_DIGITS + 1)).is_none());
     }
 
     #[test]

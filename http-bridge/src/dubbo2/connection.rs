@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use dubbo_codec::dubbo2::{
-    FrameDecoder, Invocation, Outcome, Request, RequestKind, Response, Status,
+    Frame, FrameDecoder, Invocation, Outcome, Request, RequestKind, Response, Status,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 /// Why a call produced no response.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,6 +51,9 @@ struct Shared {
     pending: Mutex<Pending>,
     next_id: AtomicU64,
     open: AtomicBool,
+    /// The provider announced a graceful shutdown (Dubbo's read-only event): calls in flight
+    /// complete, new ones should go elsewhere.
+    readonly: AtomicBool,
 }
 
 impl Shared {
@@ -81,11 +84,14 @@ struct Inner {
     shared: Arc<Shared>,
     outbound: mpsc::Sender<BytesMut>,
     reader: JoinHandle<()>,
+    writer: AbortHandle,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // The writer may be blocked on a peer that stopped reading: abort rather than wait.
         self.reader.abort();
+        self.writer.abort();
         self.shared.close("connection dropped".into());
     }
 }
@@ -109,30 +115,40 @@ impl Connection {
             pending: Mutex::default(),
             next_id: AtomicU64::new(1),
             open: AtomicBool::new(true),
+            readonly: AtomicBool::new(false),
         });
         let (outbound, rx) = mpsc::channel(1024);
-        tokio::spawn(write_loop(write, rx, Arc::clone(&shared)));
+        let writer = tokio::spawn(write_loop(write, rx, Arc::clone(&shared))).abort_handle();
         let reader = tokio::spawn(read_loop(
             read,
             FrameDecoder::new(max_frame),
             Arc::clone(&shared),
             outbound.clone(),
+            writer.clone(),
         ));
         Ok(Connection {
             inner: Arc::new(Inner {
                 shared,
                 outbound,
                 reader,
+                writer,
             }),
         })
     }
 
-    /// Whether the connection can still carry calls.
+    /// Whether the connection should take new calls: open, and the provider has not announced
+    /// that it is shutting down.
     pub fn is_open(&self) -> bool {
         self.inner.shared.open.load(Ordering::Acquire)
+            && !self.inner.shared.readonly.load(Ordering::Acquire)
     }
 
-    /// Calls a method and waits for its response, at most `timeout`.
+    /// Calls waiting for a response.
+    pub fn in_flight(&self) -> usize {
+        self.inner.shared.lock().calls.len()
+    }
+
+    /// Calls a method and waits for its response, at most `timeout` in all (queueing included).
     pub async fn call(
         &self,
         invocation: Invocation,
@@ -170,23 +186,34 @@ impl Connection {
                 pending.heartbeats.push_back(id);
             }
         }
-        let forget = || {
-            let mut pending = shared.lock();
-            pending.calls.remove(&id);
-            pending.heartbeats.retain(|&h| h != id);
+        // Whether the call finishes, times out or its caller goes away, its entry goes too.
+        let _forget = Forget { shared, id };
+        let exchange = async {
+            self.inner
+                .outbound
+                .send(frame)
+                .await
+                .map_err(|_| CallError::Closed("writer stopped".into()))?;
+            rx.await
+                .map_err(|_| CallError::Closed("reader stopped".into()))?
         };
-        if self.inner.outbound.send(frame).await.is_err() {
-            forget();
-            return Err(CallError::Closed("writer stopped".into()));
-        }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(CallError::Closed("reader stopped".into())),
-            Err(_) => {
-                forget();
-                Err(CallError::Timeout(timeout))
-            }
-        }
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(CallError::Timeout(timeout)))
+    }
+}
+
+/// Removes a call's pending entry when the call ends, however it ends.
+struct Forget<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        let mut pending = self.shared.lock();
+        pending.calls.remove(&self.id);
+        pending.heartbeats.retain(|&h| h != self.id);
     }
 }
 
@@ -216,13 +243,14 @@ async fn read_loop(
     mut decoder: FrameDecoder,
     shared: Arc<Shared>,
     outbound: mpsc::Sender<BytesMut>,
+    writer: AbortHandle,
 ) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let reason = loop {
         match decoder.decode(&mut buf) {
             Ok(Some(frame)) => {
                 if frame.header.is_request {
-                    answer_provider_request(&frame, &outbound).await;
+                    answer_provider_request(&frame, &shared, &outbound);
                 } else {
                     deliver(
                         &shared,
@@ -243,25 +271,45 @@ async fn read_loop(
         }
     };
     shared.close(reason);
+    // Nothing more can be answered: release the socket now rather than when the last handle goes.
+    writer.abort();
 }
 
-/// Providers send heartbeats (and read-only notices) too; heartbeats need a reply.
-async fn answer_provider_request(
-    frame: &dubbo_codec::dubbo2::Frame,
-    outbound: &mpsc::Sender<BytesMut>,
-) {
-    if !(frame.header.event && frame.header.two_way) {
+/// Providers send requests too: heartbeats (answered), the read-only notice of a graceful
+/// shutdown (remembered), and callbacks, which this client does not serve (refused, so the
+/// provider does not wait out its timeout). Replies are queued without waiting: the reader must
+/// never block on the writer.
+fn answer_provider_request(frame: &Frame, shared: &Shared, outbound: &mpsc::Sender<BytesMut>) {
+    let header = &frame.header;
+    let outcome = match Request::decode(frame).map(|r| r.kind) {
+        Ok(RequestKind::Heartbeat) => Outcome::Heartbeat,
+        Ok(RequestKind::Event(_)) => {
+            shared.readonly.store(true, Ordering::Release);
+            Outcome::Heartbeat
+        }
+        Ok(RequestKind::Invocation(_)) | Err(_) => {
+            Outcome::Error("this consumer serves no callbacks".into())
+        }
+    };
+    if !header.two_way {
         return;
     }
-    let reply = Response {
-        id: frame.header.id,
-        status: Status::OK,
-        outcome: Outcome::Heartbeat,
-        attachments: None,
+    let status = if matches!(outcome, Outcome::Heartbeat) {
+        Status::OK
+    } else {
+        Status::SERVICE_ERROR
     };
     let mut out = BytesMut::new();
-    if reply.encode(&mut out).is_ok() {
-        let _ = outbound.send(out).await;
+    if (Response {
+        id: header.id,
+        status,
+        outcome,
+        attachments: None,
+    })
+    .encode(&mut out)
+    .is_ok()
+    {
+        let _ = outbound.try_send(out);
     }
 }
 
