@@ -165,3 +165,36 @@ fn foreign_utf8_forms_are_accepted() {
     let split = b"R\x00\x01\xed\xa0\xbd\x01\xed\xb8\x80";
     assert_eq!(hessian::from_slice(split), Ok("😀".into()));
 }
+
+#[test]
+fn maximum_depth_fits_a_small_stack_in_debug_builds() {
+    // 255 levels alternating maps and objects (the decoder's largest frames), then a leaf, on a
+    // 2 MiB stack like a tokio worker's: accepted without overflowing; one level more is refused.
+    let nested = |levels: usize| {
+        let mut bytes = b"C\x01A\x91\x01f".to_vec(); // class A { f }
+        for i in 0..levels {
+            bytes.extend_from_slice(if i % 2 == 0 { b"H\x01k" } else { b"\x60" });
+        }
+        bytes.push(0x90);
+        for i in (0..levels).rev() {
+            if i % 2 == 0 {
+                bytes.push(b'Z');
+            }
+        }
+        bytes
+    };
+    let ok = nested(255);
+    let too_deep = nested(256);
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            assert!(hessian::from_slice(&ok).is_ok());
+            assert!(matches!(
+                hessian::from_slice(&too_deep),
+                Err(Error::TooDeep { .. })
+            ));
+        })
+        .expect("spawn")
+        .join()
+        .expect("no stack overflow");
+}
