@@ -1,9 +1,20 @@
-//! HTTP ↔ Dubbo translation: request mapping, JSON ↔ hessian2 by declared Java types, error
-//! mapping, and the Dubbo upstream clients.
+//! HTTP ↔ Dubbo translation: JSON ↔ hessian2 by declared Java types, and the Dubbo upstream
+//! clients.
 //!
-//! Built so far: [`dubbo2::Connection`], one multiplexed Dubbo2 connection to a provider (many
-//! calls in flight, matched by request id; heartbeats both ways; timeouts). The request mapping,
-//! JSON conversion and connection pooling arrive with the gateway.
+//! * [`types`]: declared Java types with generics ([`types::TypeRef`]) and what is known of user
+//!   classes and enums ([`types::TypeRegistry`]).
+//! * [`to_hessian`]: JSON arguments → hessian values by declared type, with errors naming the
+//!   argument path.
+//! * [`to_json`]: hessian results → JSON, following the documented conventions.
+//! * [`time`]: `java.util.Date` ↔ ISO-8601.
+//! * [`dubbo2`]: one multiplexed Dubbo2 connection to a provider (many calls in flight, matched
+//!   by request id; heartbeats both ways; timeouts; graceful-shutdown notices).
+//!
+//! The HTTP request mapping, connection pooling and load balancing arrive with the gateway.
 #![forbid(unsafe_code)]
 
 pub mod dubbo2;
+pub mod time;
+pub mod to_hessian;
+pub mod to_json;
+pub mod types;
