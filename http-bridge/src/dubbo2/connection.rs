@@ -143,6 +143,11 @@ impl Connection {
             && !self.inner.shared.readonly.load(Ordering::Acquire)
     }
 
+    /// Whether both handles share one connection.
+    pub fn same_as(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Calls waiting for a response.
     pub fn in_flight(&self) -> usize {
         self.inner.shared.lock().calls.len()

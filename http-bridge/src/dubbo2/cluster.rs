@@ -1,0 +1,119 @@
+//! A set of endpoints and the policy that spreads calls over them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::pool::{EndpointPool, PoolConfig};
+
+/// How a cluster picks an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LbPolicy {
+    #[default]
+    RoundRobin,
+    Random,
+    /// The less loaded of two random endpoints ("power of two choices"): near-optimal spread
+    /// without scanning every endpoint.
+    LeastRequest,
+}
+
+/// One provider endpoint: its pool and the calls it is carrying.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub pool: Arc<EndpointPool>,
+    in_flight: AtomicUsize,
+}
+
+impl Endpoint {
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a call as in flight until the guard drops.
+    pub fn start_call(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+}
+
+/// Marks a call in flight on an endpoint; dropping it ends the call.
+#[derive(Debug)]
+pub struct InFlight(Arc<Endpoint>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+pub struct Cluster {
+    pub name: String,
+    pub policy: LbPolicy,
+    endpoints: Vec<Arc<Endpoint>>,
+    next: AtomicUsize,
+}
+
+impl Cluster {
+    pub fn new(
+        name: &str,
+        addrs: &[std::net::SocketAddr],
+        policy: LbPolicy,
+        pool: &PoolConfig,
+    ) -> Cluster {
+        let endpoints = addrs
+            .iter()
+            .map(|&a| {
+                Arc::new(Endpoint {
+                    pool: EndpointPool::new(a, pool.clone()),
+                    in_flight: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        Cluster {
+            name: name.to_owned(),
+            policy,
+            endpoints,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn endpoints(&self) -> &[Arc<Endpoint>] {
+        &self.endpoints
+    }
+
+    /// Picks an endpoint by the cluster's policy, among those not in connect backoff (or among
+    /// all, when every one is down, so the caller learns why); `None` for an empty cluster.
+    pub fn pick(&self) -> Option<Arc<Endpoint>> {
+        let up: Vec<&Arc<Endpoint>> = self
+            .endpoints
+            .iter()
+            .filter(|e| !e.pool.is_down())
+            .collect();
+        // All down: try one anyway; its pool reports why it is down.
+        let candidates = if up.is_empty() {
+            self.endpoints.iter().collect()
+        } else {
+            up
+        };
+        let n = candidates.len();
+        if n == 0 {
+            return None;
+        }
+        let chosen = match self.policy {
+            LbPolicy::RoundRobin => candidates[self.next.fetch_add(1, Ordering::Relaxed) % n],
+            LbPolicy::Random => candidates[fastrand::usize(..n)],
+            LbPolicy::LeastRequest => {
+                let (a, b) = (
+                    candidates[fastrand::usize(..n)],
+                    candidates[fastrand::usize(..n)],
+                );
+                if b.in_flight() < a.in_flight() {
+                    b
+                } else {
+                    a
+                }
+            }
+        };
+        Some(Arc::clone(chosen))
+    }
+}
