@@ -6,6 +6,7 @@
 //! * [`to_hessian`]: JSON arguments → hessian values by declared type, with errors naming the
 //!   argument path.
 //! * [`to_json`]: hessian results → JSON, following the documented conventions.
+//! * [`mapping`]: an HTTP body (positional, named or pixiu form) → descriptor and arguments.
 //! * [`time`]: `java.util.Date` ↔ ISO-8601.
 //! * [`dubbo2`]: one multiplexed Dubbo2 connection to a provider (many calls in flight, matched
 //!   by request id; heartbeats both ways; timeouts; graceful-shutdown notices).
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dubbo2;
+pub mod mapping;
 pub mod time;
 pub mod to_hessian;
 pub mod to_json;
