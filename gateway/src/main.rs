@@ -1,12 +1,122 @@
-//! The gateway binary. The listeners, configuration and demo arrive in a later change; until then
-//! it says so rather than pretending to serve.
-#![forbid(unsafe_code)]
+//! `gateway run | validate | demo`.
 
-fn main() {
-    eprintln!(
-        "gateway {}: the HTTP listener is not built yet; run the Dubbo2 demo with \
-         `cargo run -p testkit --example dubbo2_demo`",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for an invalid configuration (EX_USAGE).
+const EXIT_INVALID_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "HTTP/JSON ingress gateway for Apache Dubbo services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve with a configuration file (YAML, or TOML by extension).
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and report every problem with its location.
+    Validate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Start a sample Dubbo2 provider and a gateway in front of it, and print calls to try.
+    Demo {
+        /// Gateway port (default 8080, or a free port if 8080 is taken).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Make the printed calls, check their answers, and exit (non-zero on any failure).
+        #[arg(long)]
+        self_test: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    if let Command::Validate { config } = &cli.command {
+        return match gateway::config::load(config) {
+            Ok(_) => {
+                println!("{}: valid", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprint!("{e}");
+                ExitCode::from(EXIT_INVALID_CONFIG)
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run { config } => run(config).await,
+            Command::Demo { port, self_test } => gateway::demo::run(port, self_test).await,
+            Command::Validate { .. } => ExitCode::SUCCESS,
+        }
+    })
+}
+
+async fn run(path: PathBuf) -> ExitCode {
+    let config = match gateway::config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+    };
+    let running = match gateway::app::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(listeners = ?running.listeners, admin = ?running.admin, "gateway serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -1,0 +1,285 @@
+//! The gateway's configuration: what the file says (this module's types), how it is read
+//! ([`load`]: YAML or TOML, then `GATEWAY_*` environment variables on top), and whether it makes
+//! sense ([`validate`](validate::validate): every problem, with its location).
+//!
+//! Every field is documented in docs/configuration.md; `configs/` holds runnable examples.
+
+pub mod validate;
+
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml, Yaml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub use validate::{validate, Problem};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listeners: Vec<Listener>,
+    pub admin: Admin,
+    pub limits: Limits,
+    pub json: JsonConfig,
+    /// Request headers forwarded to providers as Dubbo attachments (lower-case names).
+    pub propagate_headers: Vec<String>,
+    pub clusters: Vec<Cluster>,
+    pub routes: Vec<Route>,
+    pub services: Vec<Service>,
+    pub types: Vec<TypeDecl>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listeners: vec![Listener {
+                name: "http".into(),
+                address: "0.0.0.0:8080".into(),
+            }],
+            admin: Admin::default(),
+            limits: Limits::default(),
+            json: JsonConfig::default(),
+            propagate_headers: vec![
+                "traceparent".into(),
+                "tracestate".into(),
+                "x-request-id".into(),
+            ],
+            clusters: Vec::new(),
+            routes: Vec::new(),
+            services: Vec::new(),
+            types: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub name: String,
+    /// `host:port`; HTTP/1.1 and HTTP/2 (cleartext, prior knowledge) share the port.
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Loopback by default: the admin API is not for the internet. Empty disables it.
+    pub address: String,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            address: "127.0.0.1:9901".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Larger request bodies are answered 413.
+    pub max_body_bytes: usize,
+    /// The most header bytes an HTTP/1 request may carry (HTTP/2: the header list size).
+    pub max_header_bytes: usize,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_header_bytes: 16 << 10,
+            drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct JsonConfig {
+    /// Write Java `long`s as JSON strings (JavaScript loses precision past 2^53).
+    pub longs_as_strings: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LbPolicy {
+    #[default]
+    RoundRobin,
+    Random,
+    LeastRequest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub name: String,
+    /// Provider addresses, `host:port`.
+    pub endpoints: Vec<String>,
+    #[serde(default)]
+    pub lb_policy: LbPolicy,
+    #[serde(default = "defaults::connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Default per-call timeout; a route may set its own.
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "defaults::connections")]
+    pub connections_per_endpoint: usize,
+    /// Heartbeat period on idle connections; 0 disables heartbeats.
+    #[serde(default = "defaults::heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    #[serde(default = "defaults::max_frame_bytes")]
+    pub max_frame_bytes: usize,
+}
+
+mod defaults {
+    pub fn connect_timeout_ms() -> u64 {
+        3000
+    }
+    pub fn timeout_ms() -> u64 {
+        5000
+    }
+    pub fn connections() -> usize {
+        2
+    }
+    pub fn heartbeat_ms() -> u64 {
+        60_000
+    }
+    pub fn max_frame_bytes() -> usize {
+        dubbo_codec::dubbo2::DEFAULT_MAX_FRAME
+    }
+}
+
+/// A route. Generic routes (no `path`) serve `POST {prefix}/{interface}/{method}`, where the
+/// prefix is `/{application}` unless given; declared routes map one HTTP method and path
+/// template onto one Dubbo method.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Route {
+    pub cluster: String,
+    /// Generic: the application whose services this route exposes.
+    pub application: Option<String>,
+    /// Generic: the path prefix before `/{interface}/{method}` (default `/{application}`).
+    pub prefix: Option<String>,
+    /// Declared: HTTP method (default GET).
+    pub method: Option<String>,
+    /// Declared: path template, e.g. `/users/{id}`.
+    pub path: Option<String>,
+    /// Declared: the Dubbo interface and method called.
+    pub interface: Option<String>,
+    pub call: Option<String>,
+    /// Declared: where each argument comes from, in order.
+    pub params: Vec<DeclaredParam>,
+    /// Service version and group sent to the provider (request headers override).
+    pub version: Option<String>,
+    pub group: Option<String>,
+    /// Per-call timeout; the cluster's when absent.
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredParam {
+    /// `path.NAME`, `query.NAME`, `header.NAME`, `body` (the whole body) or `body.FIELD`.
+    pub from: String,
+    /// The Java type, e.g. `long`, `java.lang.String`, `org.demo.User`.
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+/// Method signatures of one interface, for typed conversion and named arguments.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub interface: String,
+    #[serde(default)]
+    pub methods: Vec<Method>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Method {
+    pub name: String,
+    #[serde(default)]
+    pub params: Vec<Param>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Param {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+/// A user class: a POJO with `properties`, or an enum with `constants`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TypeDecl {
+    pub class: String,
+    #[serde(default)]
+    pub properties: Vec<Param>,
+    #[serde(default)]
+    pub constants: Vec<String>,
+}
+
+/// A configuration that could not be read: a problem per line, each with its location.
+#[derive(Debug)]
+pub struct LoadError(pub Vec<Problem>);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for p in &self.0 {
+            writeln!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `file` (YAML, or TOML for `.toml`), applies `GATEWAY_*` variables
+/// (`GATEWAY_ADMIN__ADDRESS=…`, `__` separating levels), and validates the result.
+pub fn load(file: &Path) -> Result<Config, LoadError> {
+    let location = file.display().to_string();
+    if !file.is_file() {
+        return Err(LoadError(vec![Problem::new(&location, "no such file")]));
+    }
+    let figment = Figment::from(Serialized::defaults(Config::default()));
+    let figment = match file.extension().and_then(|e| e.to_str()) {
+        Some("toml") => figment.merge(Toml::file(file)),
+        _ => figment.merge(Yaml::file(file)),
+    };
+    from_figment(
+        figment.merge(Env::prefixed("GATEWAY_").split("__")),
+        &location,
+    )
+}
+
+/// Extracts and validates a configuration from any figment (used by `load` and the demo).
+pub fn from_figment(figment: Figment, location: &str) -> Result<Config, LoadError> {
+    let config: Config = figment.extract().map_err(|errors| {
+        LoadError(
+            errors
+                .into_iter()
+                .map(|e| {
+                    let at = if e.path.is_empty() {
+                        location.to_owned()
+                    } else {
+                        format!("{location}: {}", e.path.join("."))
+                    };
+                    Problem::new(&at, &e.kind.to_string())
+                })
+                .collect(),
+        )
+    })?;
+    let problems = validate(&config);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(LoadError(
+            problems.into_iter().map(|p| p.within(location)).collect(),
+        ))
+    }
+}

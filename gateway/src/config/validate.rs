@@ -1,0 +1,242 @@
+//! Semantic checks on a parsed configuration. Every problem is reported, not just the first,
+//! each with the location of the value at fault (`routes[2].cluster`), so one `validate` run
+//! shows everything to fix.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use http_bridge::types::TypeRef;
+
+use super::{Config, Route};
+
+/// One thing wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(at: &str, message: &str) -> Problem {
+        Problem {
+            at: at.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
+    /// Prefixes the location with the file it is in.
+    pub fn within(self, file: &str) -> Problem {
+        Problem {
+            at: format!("{file}: {}", self.at),
+            message: self.message,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
+}
+
+/// Resolves `host:port` (names included, e.g. `localhost:20880`).
+pub fn resolve(address: &str) -> Result<SocketAddr, String> {
+    match address.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{address:?} resolves to no address")),
+        Err(e) => Err(format!("{address:?} is not a host:port address ({e})")),
+    }
+}
+
+pub fn validate(config: &Config) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut bad = |at: String, message: String| problems.push(Problem { at, message });
+
+    if config.listeners.is_empty() {
+        bad("listeners".into(), "at least one listener is needed".into());
+    }
+    for (i, l) in config.listeners.iter().enumerate() {
+        if let Err(e) = resolve(&l.address) {
+            bad(format!("listeners[{i}].address"), e);
+        }
+    }
+    if !config.admin.address.is_empty() {
+        if let Err(e) = resolve(&config.admin.address) {
+            bad("admin.address".into(), e);
+        }
+    }
+    if config.limits.max_body_bytes == 0 {
+        bad(
+            "limits.max_body_bytes".into(),
+            "must be greater than 0".into(),
+        );
+    }
+    if config.limits.max_header_bytes < 1024 {
+        bad(
+            "limits.max_header_bytes".into(),
+            "must be at least 1024".into(),
+        );
+    }
+
+    let mut clusters = HashSet::new();
+    for (i, c) in config.clusters.iter().enumerate() {
+        if !clusters.insert(c.name.as_str()) {
+            bad(
+                format!("clusters[{i}].name"),
+                format!("cluster {:?} is defined twice", c.name),
+            );
+        }
+        if c.endpoints.is_empty() {
+            bad(
+                format!("clusters[{i}].endpoints"),
+                "a cluster needs at least one endpoint".into(),
+            );
+        }
+        for (j, e) in c.endpoints.iter().enumerate() {
+            if let Err(e) = resolve(e) {
+                bad(format!("clusters[{i}].endpoints[{j}]"), e);
+            }
+        }
+        if c.timeout_ms == 0 || c.connect_timeout_ms == 0 {
+            bad(
+                format!("clusters[{i}]"),
+                "timeouts must be greater than 0".into(),
+            );
+        }
+        if c.connections_per_endpoint == 0 || c.connections_per_endpoint > 64 {
+            bad(
+                format!("clusters[{i}].connections_per_endpoint"),
+                "must be between 1 and 64".into(),
+            );
+        }
+        if c.max_frame_bytes < 1024 {
+            bad(
+                format!("clusters[{i}].max_frame_bytes"),
+                "must be at least 1024".into(),
+            );
+        }
+    }
+
+    for (i, r) in config.routes.iter().enumerate() {
+        route(&format!("routes[{i}]"), r, &clusters, &mut bad);
+    }
+
+    let type_error = |ty: &str| TypeRef::parse(ty).err().map(|e| e.to_string());
+    for (i, s) in config.services.iter().enumerate() {
+        for (j, m) in s.methods.iter().enumerate() {
+            for (k, p) in m.params.iter().enumerate() {
+                if let Some(e) = type_error(&p.ty) {
+                    bad(format!("services[{i}].methods[{j}].params[{k}].type"), e);
+                }
+            }
+        }
+    }
+    for (i, t) in config.types.iter().enumerate() {
+        for (k, p) in t.properties.iter().enumerate() {
+            if let Some(e) = type_error(&p.ty) {
+                bad(format!("types[{i}].properties[{k}].type"), e);
+            }
+        }
+        if !t.properties.is_empty() && !t.constants.is_empty() {
+            bad(
+                format!("types[{i}]"),
+                "a type has properties (a POJO) or constants (an enum), not both".into(),
+            );
+        }
+        if t.properties.iter().any(|p| p.name.is_none()) {
+            bad(
+                format!("types[{i}].properties"),
+                "every property needs a name".into(),
+            );
+        }
+    }
+    problems
+}
+
+fn route(at: &str, r: &Route, clusters: &HashSet<&str>, bad: &mut impl FnMut(String, String)) {
+    if r.cluster.is_empty() {
+        bad(format!("{at}.cluster"), "a route needs a cluster".into());
+    } else if !clusters.contains(r.cluster.as_str()) {
+        bad(
+            format!("{at}.cluster"),
+            format!("no cluster is named {:?}", r.cluster),
+        );
+    }
+    if r.timeout_ms == Some(0) {
+        bad(format!("{at}.timeout_ms"), "must be greater than 0".into());
+    }
+    let Some(path) = &r.path else {
+        // Generic route.
+        if r.application.is_none() && r.prefix.is_none() {
+            bad(at.to_owned(), "a generic route needs an application or a prefix (or a path, for a declared route)".into());
+        }
+        if let Some(p) = &r.prefix {
+            if !p.starts_with('/') {
+                bad(format!("{at}.prefix"), "must start with '/'".into());
+            }
+        }
+        for field in [
+            ("call", r.call.is_some()),
+            ("params", !r.params.is_empty()),
+            ("method", r.method.is_some()),
+        ] {
+            if field.1 {
+                bad(
+                    format!("{at}.{}", field.0),
+                    "only declared routes (with a path) take this".into(),
+                );
+            }
+        }
+        return;
+    };
+    if !path.starts_with('/') {
+        bad(format!("{at}.path"), "must start with '/'".into());
+    }
+    let vars: Vec<&str> = path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|v| v.strip_suffix('}')))
+        .collect();
+    if r.interface.is_none() {
+        bad(
+            format!("{at}.interface"),
+            "a declared route needs the interface it calls".into(),
+        );
+    }
+    if r.call.is_none() {
+        bad(
+            format!("{at}.call"),
+            "a declared route needs the method it calls".into(),
+        );
+    }
+    if let Some(m) = &r.method {
+        if http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).is_err() {
+            bad(
+                format!("{at}.method"),
+                format!("{m:?} is not an HTTP method"),
+            );
+        }
+    }
+    for (k, p) in r.params.iter().enumerate() {
+        let pat = format!("{at}.params[{k}]");
+        if let Err(e) = TypeRef::parse(&p.ty) {
+            bad(format!("{pat}.type"), e.to_string());
+        }
+        match p.from.split_once('.') {
+            Some(("path", var)) if !vars.contains(&var) => bad(
+                format!("{pat}.from"),
+                format!("the path template has no {{{var}}}"),
+            ),
+            Some(("path" | "query" | "header" | "body", name)) if !name.is_empty() => {}
+            None if p.from == "body" => {}
+            _ => bad(
+                format!("{pat}.from"),
+                format!(
+                    "{:?} is not path.NAME, query.NAME, header.NAME, body or body.FIELD",
+                    p.from
+                ),
+            ),
+        }
+    }
+}

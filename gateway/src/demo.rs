@@ -1,0 +1,235 @@
+//! `gateway demo`: the sample DemoService provider (built on dubbo-codec) and a gateway in front
+//! of it, in one process, configured by `configs/demo.yaml`. Prints calls to paste; with
+//! `--self-test` makes them itself and checks every answer.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use figment::providers::{Format, Yaml};
+use figment::Figment;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value as Json};
+use testkit::demo::DemoService;
+use tokio::net::TcpListener;
+
+use crate::config;
+
+const DEMO_CONFIG: &str = include_str!("../../configs/demo.yaml");
+const SERVICE: &str = "/demo/org.apache.dubbo.demo.DemoService";
+
+/// One call the demo shows, with the answer it must get.
+struct Call {
+    title: &'static str,
+    method: Method,
+    path: String,
+    body: Option<&'static str>,
+    status: StatusCode,
+    check: fn(&Json) -> bool,
+}
+
+fn calls() -> Vec<Call> {
+    let post = |title, method: &str, body, status, check| Call {
+        title,
+        method: Method::POST,
+        path: format!("{SERVICE}/{method}"),
+        body: Some(body),
+        status,
+        check,
+    };
+    let get = |title, path: &str, check| Call {
+        title,
+        method: Method::GET,
+        path: path.to_owned(),
+        body: None,
+        status: StatusCode::OK,
+        check,
+    };
+    vec![
+        post(
+            "positional arguments",
+            "sayHello",
+            r#"["world"]"#,
+            StatusCode::OK,
+            |b| b == "Hello, world",
+        ),
+        post(
+            "named arguments",
+            "sayHello",
+            r#"{"name": "world"}"#,
+            StatusCode::OK,
+            |b| b == "Hello, world",
+        ),
+        post("two ints", "add", "[2, 3]", StatusCode::OK, |b| b == 5),
+        post(
+            "pixiu's types/values body",
+            "add",
+            r#"{"types": "int,int", "values": [2, 3]}"#,
+            StatusCode::OK,
+            |b| b == 5,
+        ),
+        post(
+            "a POJO in and out",
+            "echoUser",
+            r#"[{"id": 7, "name": "alice", "age": 30, "email": "a@example.com"}]"#,
+            StatusCode::OK,
+            |b| b["age"] == 31 && b["id"] == 7,
+        ),
+        post("a list of POJOs", "listUsers", "[3]", StatusCode::OK, |b| {
+            b.as_array()
+                .is_some_and(|a| a.len() == 3 && a[2]["name"] == "user2")
+        }),
+        post("a date", "now", "[]", StatusCode::OK, |b| {
+            b.as_str()
+                .is_some_and(|s| s.ends_with('Z') && s.len() == 24)
+        }),
+        get("declared route, path variable", "/hello/gateway", |b| {
+            b == "Hello, gateway"
+        }),
+        get("declared route, query parameter", "/users?count=2", |b| {
+            b.as_array().is_some_and(|a| a.len() == 2)
+        }),
+        post(
+            "a Java exception",
+            "fail",
+            r#"["boom"]"#,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            |b| {
+                b["error"]["exception"] == "java.lang.IllegalArgumentException"
+                    && b["error"]["exception_message"] == "boom"
+            },
+        ),
+        post(
+            "wrong argument type",
+            "add",
+            r#"["two", 3]"#,
+            StatusCode::BAD_REQUEST,
+            |b| b["error"]["code"] == "INVALID_ARGUMENT",
+        ),
+        post("unknown method", "nope", "[]", StatusCode::NOT_FOUND, |b| {
+            b["error"]["code"] == "NOT_FOUND"
+        }),
+    ]
+}
+
+pub async fn run(port: Option<u16>, self_test: bool) -> ExitCode {
+    match start(port).await {
+        Ok((gateway, admin, provider)) => {
+            println!("Dubbo2 provider of org.apache.dubbo.demo.DemoService on dubbo://{provider}");
+            println!("gateway on http://{gateway}  (admin: http://{admin}/config_dump)\n");
+            if self_test {
+                return self_test_calls(gateway).await;
+            }
+            println!("Try:");
+            for call in calls() {
+                println!("  # {}", call.title);
+                match call.body {
+                    Some(body) => println!("  curl -s -X POST http://{gateway}{} -H 'content-type: application/json' -d '{body}'", call.path),
+                    None => println!("  curl -s 'http://{gateway}{}'", call.path),
+                }
+            }
+            println!("\nCtrl-C to stop.");
+            let _ = tokio::signal::ctrl_c().await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("demo could not start: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts the provider and the gateway; returns the gateway, admin and provider addresses.
+async fn start(port: Option<u16>) -> Result<(SocketAddr, SocketAddr, SocketAddr), String> {
+    // The provider takes 20880 (Dubbo's port) when free, else any port.
+    let provider = match TcpListener::bind("127.0.0.1:20880").await {
+        Ok(l) => l,
+        Err(_) => TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let provider_addr = provider.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(testkit::provider::serve(
+        provider,
+        DemoService::default().services(),
+        std::future::pending(),
+    ));
+
+    let gateway_port = match port {
+        Some(p) => p,
+        None if std::net::TcpListener::bind("127.0.0.1:8080").is_ok() => 8080,
+        None => 0,
+    };
+    let yaml = DEMO_CONFIG
+        .replace("127.0.0.1:20880", &provider_addr.to_string())
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{gateway_port}"))
+        .replace("127.0.0.1:9901", "127.0.0.1:0");
+    let config = config::from_figment(
+        Figment::new().merge(Yaml::string(&yaml)),
+        "configs/demo.yaml",
+    )
+    .map_err(|e| e.to_string())?;
+    let running = crate::app::start(config).await?;
+    let gateway = running.listeners.first().copied().ok_or("no listener")?;
+    let admin = running.admin.ok_or("no admin listener")?;
+    // Serve until the process ends.
+    std::mem::forget(running);
+    Ok((gateway, admin, provider_addr))
+}
+
+async fn self_test_calls(gateway: SocketAddr) -> ExitCode {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let (mut passed, mut failed) = (0, 0);
+    for call in calls() {
+        let request = Request::builder()
+            .method(call.method.clone())
+            .uri(format!("http://{gateway}{}", call.path))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(
+                call.body.unwrap_or("").as_bytes(),
+            )));
+        let outcome = match request {
+            Ok(req) => match client.request(req).await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let body = resp
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let json: Json = serde_json::from_slice(&body).unwrap_or(json!(null));
+                    if status == call.status && (call.check)(&json) {
+                        Ok(())
+                    } else {
+                        Err(format!("got {status} {}", String::from_utf8_lossy(&body)))
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                println!("PASS  {} {} ({})", call.method, call.path, call.title);
+            }
+            Err(why) => {
+                failed += 1;
+                println!(
+                    "FAIL  {} {} ({}): {why}",
+                    call.method, call.path, call.title
+                );
+            }
+        }
+    }
+    println!("\nself-test: {passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

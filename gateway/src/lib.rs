@@ -1,0 +1,19 @@
+//! The gateway: HTTP/JSON in, Apache Dubbo out.
+//!
+//! * [`config`]: the configuration file (figment: YAML/TOML plus `GATEWAY_*` variables) and its
+//!   validation, every problem reported with its location.
+//! * [`runtime`]: a configuration compiled into routes, clusters and signatures.
+//! * [`proxy`]: one request end to end; [`errors`]: failures as HTTP responses, in one place.
+//! * [`server`]: hyper, HTTP/1.1 and h2c on one port, graceful shutdown; [`admin`]: `/live`,
+//!   `/ready`, `/config_dump`.
+//! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod errors;
+pub mod proxy;
+pub mod runtime;
+pub mod server;

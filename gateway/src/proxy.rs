@@ -1,0 +1,298 @@
+//! One request, end to end: route, read the body within the limit, map it onto a Dubbo call,
+//! call the cluster, and answer with the result as JSON or an error from the table in
+//! [`crate::errors`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dubbo_codec::dubbo2::{Invocation, Outcome, Response as DubboResponse, Status};
+use dubbo_codec::hessian::{java, Value};
+use http::request::Parts;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use http_bridge::dubbo2::{CallError, Connection, InFlight};
+use http_bridge::mapping::{map_generic, parse_body, MappedCall, MappingError};
+use http_bridge::to_hessian::ToHessian;
+use http_bridge::to_json::to_json;
+use serde_json::Value as Json;
+
+use crate::errors::{json_response, GatewayError};
+use crate::runtime::{query_pairs, Matched, RouteKind, Runtime, Source, UpstreamCluster};
+
+/// Handles one request; never fails (errors are responses).
+pub async fn handle<B>(rt: Arc<Runtime>, req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    match proxy(&rt, req).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn proxy<B>(rt: &Runtime, req: Request<B>) -> Result<Response<Full<Bytes>>, GatewayError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let (parts, body) = req.into_parts();
+    let matched =
+        rt.find(&parts.method, parts.uri.path())
+            .ok_or_else(|| GatewayError::NoRoute {
+                method: parts.method.clone(),
+                path: parts.uri.path().to_owned(),
+            })?;
+    let body = read_body(&parts.headers, body, rt.max_body_bytes).await?;
+    let (route, interface, method, call) = match matched {
+        Matched::WrongMethod { allowed } => return Err(GatewayError::MethodNotAllowed { allowed }),
+        Matched::Generic {
+            route,
+            interface,
+            method,
+        } => {
+            let json = parse_body(&body).map_err(bad_request)?;
+            let call = map_generic(
+                &method,
+                &json,
+                rt.overloads(&interface, &method),
+                &rt.registry,
+            )
+            .map_err(bad_request)?;
+            (route, interface, method, call)
+        }
+        Matched::Declared { route, vars } => {
+            let RouteKind::Declared {
+                interface,
+                call,
+                params,
+                ..
+            } = &route.kind
+            else {
+                unreachable!("declared match")
+            };
+            let mapped = declared_args(rt, &parts, &vars, &body, params)?;
+            (route, interface.clone(), call.clone(), mapped)
+        }
+    };
+    let mut invocation =
+        Invocation::new(&interface, &method, &call.parameter_types, call.arguments);
+    let header = |names: [&str; 2]| {
+        names.iter().find_map(|n| {
+            parts
+                .headers
+                .get(*n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+    };
+    if let Some(version) =
+        header(["x-dubbo-version", "x-dubbo-service-version"]).or_else(|| route.version.clone())
+    {
+        invocation.attachments.insert("version", version.as_str());
+        invocation.service_version = Some(version);
+    }
+    if let Some(group) =
+        header(["x-dubbo-group", "x-dubbo-service-group"]).or_else(|| route.group.clone())
+    {
+        invocation.attachments.insert("group", group);
+    }
+    for name in &rt.propagate_headers {
+        if let Some(v) = parts.headers.get(name).and_then(|v| v.to_str().ok()) {
+            invocation.attachments.insert(name.as_str(), v);
+        }
+    }
+    let (conn, _in_flight) = connect(&route.cluster).await?;
+    let reply = conn
+        .call(invocation, route.timeout)
+        .await
+        .map_err(|e| call_error(e, route.timeout))?;
+    answer(rt, reply)
+}
+
+fn bad_request(e: MappingError) -> GatewayError {
+    GatewayError::BadRequest(e.to_string())
+}
+
+async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, GatewayError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    // A declared length over the limit is refused before a byte of it is read.
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(GatewayError::BodyTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(GatewayError::BodyTooLarge { limit })
+        }
+        Err(e) => Err(GatewayError::BadRequest(format!(
+            "request body could not be read: {e}"
+        ))),
+    }
+}
+
+/// Arguments of a declared route, each from where the route says, converted by its type.
+fn declared_args(
+    rt: &Runtime,
+    parts: &Parts,
+    vars: &[(String, String)],
+    body: &Bytes,
+    params: &[(Source, http_bridge::types::TypeRef)],
+) -> Result<MappedCall, GatewayError> {
+    let query = parts.uri.query().map(query_pairs).unwrap_or_default();
+    let mut body_json: Option<Json> = None;
+    let mut conv = ToHessian::new(&rt.registry);
+    let mut arguments = Vec::with_capacity(params.len());
+    let mut parameter_types = String::new();
+    for (i, (source, ty)) in params.iter().enumerate() {
+        let text = |s: Option<&str>| s.map_or(Json::Null, |s| Json::String(s.to_owned()));
+        let (name, json) = match source {
+            Source::Path(v) => (
+                v.clone(),
+                text(vars.iter().find(|(k, _)| k == v).map(|(_, s)| s.as_str())),
+            ),
+            Source::Query(q) => (
+                q.clone(),
+                text(query.iter().find(|(k, _)| k == q).map(|(_, s)| s.as_str())),
+            ),
+            Source::Header(h) => (
+                h.to_string(),
+                text(parts.headers.get(h).and_then(|v| v.to_str().ok())),
+            ),
+            Source::Body | Source::BodyField(_) => {
+                if body_json.is_none() {
+                    body_json = Some(parse_body(body).map_err(bad_request)?);
+                }
+                let whole = body_json.as_ref().unwrap_or(&Json::Null);
+                match source {
+                    Source::BodyField(f) => {
+                        (f.clone(), whole.get(f).cloned().unwrap_or(Json::Null))
+                    }
+                    _ => ("body".to_owned(), whole.clone()),
+                }
+            }
+        };
+        arguments.push(
+            conv.argument(i, Some(&name), &json, Some(ty))
+                .map_err(|e| GatewayError::BadRequest(e.to_string()))?,
+        );
+        parameter_types.push_str(&ty.descriptor());
+    }
+    Ok(MappedCall {
+        parameter_types,
+        arguments,
+    })
+}
+
+/// A connection to some endpoint of the cluster: up to three endpoints are tried when connects
+/// fail, since nothing was sent yet. Calls themselves are never retried (they may not be
+/// idempotent).
+async fn connect(upstream: &UpstreamCluster) -> Result<(Connection, InFlight), GatewayError> {
+    let attempts = upstream.cluster.endpoints().len().clamp(1, 3);
+    let mut last = String::from("the cluster has no endpoints");
+    for _ in 0..attempts {
+        let Some(endpoint) = upstream.cluster.pick() else {
+            break;
+        };
+        let in_flight = endpoint.start_call();
+        match endpoint.pool.get().await {
+            Ok(conn) => return Ok((conn, in_flight)),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(GatewayError::Unavailable(format!(
+        "no provider of cluster {:?} is reachable: {last}",
+        upstream.cluster.name
+    )))
+}
+
+fn call_error(e: CallError, timeout: Duration) -> GatewayError {
+    match e {
+        CallError::Timeout(_) => {
+            GatewayError::Timeout(format!("the provider did not answer within {timeout:?}"))
+        }
+        CallError::Connect(m) | CallError::Closed(m) => {
+            GatewayError::Unavailable(format!("provider connection failed: {m}"))
+        }
+        CallError::Malformed(e) => {
+            GatewayError::BadGateway(format!("malformed reply from the provider: {e}"))
+        }
+        CallError::Encode(e) => {
+            GatewayError::BadRequest(format!("the call cannot be encoded: {e}"))
+        }
+    }
+}
+
+fn answer(rt: &Runtime, reply: DubboResponse) -> Result<Response<Full<Bytes>>, GatewayError> {
+    match reply.outcome {
+        Outcome::Value(v) => Ok(json_response(
+            StatusCode::OK,
+            &to_json(&v, &rt.registry, rt.json),
+        )),
+        Outcome::Null => Ok(json_response(StatusCode::OK, &Json::Null)),
+        Outcome::Exception(e) => Err(exception(&e)),
+        Outcome::Error(message) => Err(status_error(reply.status, message)),
+        Outcome::Heartbeat => Err(GatewayError::BadGateway(
+            "the provider answered a call with a heartbeat".into(),
+        )),
+    }
+}
+
+fn exception(e: &Value) -> GatewayError {
+    match (java::throwable(e), e) {
+        (Some((class, message)), _) => GatewayError::ProviderException {
+            class: Some(class.to_owned()),
+            message: message.map(str::to_owned),
+        },
+        (None, Value::String(message)) => GatewayError::ProviderException {
+            class: None,
+            message: Some(message.clone()),
+        },
+        (None, other) => GatewayError::ProviderException {
+            class: other.type_name().map(str::to_owned),
+            message: None,
+        },
+    }
+}
+
+/// Non-OK statuses. Java reports an unknown service or method as SERVICE_ERROR with a message,
+/// other providers as SERVICE_NOT_FOUND: both are 404 to the caller.
+fn status_error(status: Status, message: String) -> GatewayError {
+    let unknown = [
+        "Not found exported service",
+        "no such method",
+        "NoSuchMethodException",
+    ]
+    .iter()
+    .any(|m| message.contains(m));
+    match status {
+        Status::SERVICE_NOT_FOUND => {
+            GatewayError::NotFound(format!("the provider does not export it: {message}"))
+        }
+        Status::SERVICE_ERROR if unknown => {
+            GatewayError::NotFound(format!("the provider does not export it: {message}"))
+        }
+        Status::SERVICE_ERROR => GatewayError::ProviderException {
+            class: None,
+            message: Some(message),
+        },
+        Status::CLIENT_TIMEOUT | Status::SERVER_TIMEOUT => {
+            GatewayError::Timeout(format!("the provider timed out: {message}"))
+        }
+        Status::SERVER_THREADPOOL_EXHAUSTED => {
+            GatewayError::Unavailable(format!("the provider is overloaded: {message}"))
+        }
+        other => GatewayError::BadGateway(format!("the provider answered {other}: {message}")),
+    }
+}

@@ -1,0 +1,384 @@
+//! A validated configuration compiled into what requests use: routes ready to match, clusters
+//! with their pools, method signatures by interface, and the type registry.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use http_bridge::dubbo2::{self, Cluster, PoolConfig};
+use http_bridge::mapping::{MethodSig, Param};
+use http_bridge::to_json::JsonOptions;
+use http_bridge::types::{TypeRef, TypeRegistry};
+
+use crate::config::{self, validate::resolve, Config};
+
+/// Everything a request needs, built once per configuration.
+#[derive(Debug)]
+pub struct Runtime {
+    pub config: Config,
+    pub routes: Vec<CompiledRoute>,
+    pub services: HashMap<String, HashMap<String, Vec<MethodSig>>>,
+    pub registry: TypeRegistry,
+    pub json: JsonOptions,
+    pub propagate_headers: Vec<http::HeaderName>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug)]
+pub struct UpstreamCluster {
+    pub cluster: Cluster,
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct CompiledRoute {
+    pub kind: RouteKind,
+    pub cluster: Arc<UpstreamCluster>,
+    pub version: Option<String>,
+    pub group: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+pub enum RouteKind {
+    /// `POST {prefix}/{interface}/{method}`.
+    Generic { prefix: String },
+    /// One HTTP method and path template onto one Dubbo method.
+    Declared {
+        method: Method,
+        template: Vec<Segment>,
+        interface: String,
+        call: String,
+        params: Vec<(Source, TypeRef)>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    Literal(String),
+    Var(String),
+}
+
+/// Where a declared argument comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Path(String),
+    Query(String),
+    Header(http::HeaderName),
+    Body,
+    BodyField(String),
+}
+
+/// What a request path matched.
+#[derive(Debug)]
+pub enum Matched<'r> {
+    Generic {
+        route: &'r CompiledRoute,
+        interface: String,
+        method: String,
+    },
+    Declared {
+        route: &'r CompiledRoute,
+        vars: Vec<(String, String)>,
+    },
+    /// The path is served, but not with this HTTP method.
+    WrongMethod { allowed: Method },
+}
+
+impl Runtime {
+    /// Compiles a configuration that `config::validate` accepted. Spawns the pools' keepalive
+    /// tasks, so it must run inside the runtime.
+    pub fn build(config: Config) -> Result<Runtime, String> {
+        let mut clusters = HashMap::new();
+        for c in &config.clusters {
+            let addrs = c
+                .endpoints
+                .iter()
+                .map(|e| resolve(e))
+                .collect::<Result<Vec<_>, _>>()?;
+            let pool = PoolConfig {
+                connections: c.connections_per_endpoint,
+                connect_timeout: Duration::from_millis(c.connect_timeout_ms),
+                max_frame: c.max_frame_bytes,
+                heartbeat: (c.heartbeat_ms > 0).then(|| Duration::from_millis(c.heartbeat_ms)),
+            };
+            let policy = match c.lb_policy {
+                config::LbPolicy::RoundRobin => dubbo2::LbPolicy::RoundRobin,
+                config::LbPolicy::Random => dubbo2::LbPolicy::Random,
+                config::LbPolicy::LeastRequest => dubbo2::LbPolicy::LeastRequest,
+            };
+            let upstream = UpstreamCluster {
+                cluster: Cluster::new(&c.name, &addrs, policy, &pool),
+                timeout: Duration::from_millis(c.timeout_ms),
+            };
+            clusters.insert(c.name.clone(), Arc::new(upstream));
+        }
+        let mut routes = Vec::new();
+        for r in &config.routes {
+            let cluster = Arc::clone(
+                clusters
+                    .get(&r.cluster)
+                    .ok_or_else(|| format!("no cluster {:?}", r.cluster))?,
+            );
+            let kind = match &r.path {
+                None => RouteKind::Generic {
+                    prefix: r
+                        .prefix
+                        .clone()
+                        .or_else(|| r.application.as_ref().map(|a| format!("/{a}")))
+                        .unwrap_or_default()
+                        .trim_end_matches('/')
+                        .to_owned(),
+                },
+                Some(path) => RouteKind::Declared {
+                    method: Method::from_bytes(
+                        r.method
+                            .as_deref()
+                            .unwrap_or("GET")
+                            .to_ascii_uppercase()
+                            .as_bytes(),
+                    )
+                    .map_err(|e| e.to_string())?,
+                    template: path
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .map(
+                            |s| match s.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+                                Some(var) => Segment::Var(var.to_owned()),
+                                None => Segment::Literal(s.to_owned()),
+                            },
+                        )
+                        .collect(),
+                    interface: r.interface.clone().unwrap_or_default(),
+                    call: r.call.clone().unwrap_or_default(),
+                    params: r
+                        .params
+                        .iter()
+                        .map(|p| {
+                            Ok((
+                                source(&p.from)?,
+                                TypeRef::parse(&p.ty).map_err(|e| e.to_string())?,
+                            ))
+                        })
+                        .collect::<Result<_, String>>()?,
+                },
+            };
+            let timeout = r.timeout_ms.map_or(cluster.timeout, Duration::from_millis);
+            routes.push(CompiledRoute {
+                kind,
+                cluster,
+                version: r.version.clone(),
+                group: r.group.clone(),
+                timeout,
+            });
+        }
+        let mut services: HashMap<String, HashMap<String, Vec<MethodSig>>> = HashMap::new();
+        for s in &config.services {
+            for m in &s.methods {
+                let params = m
+                    .params
+                    .iter()
+                    .map(|p| {
+                        Ok(Param {
+                            name: p.name.clone(),
+                            ty: TypeRef::parse(&p.ty).map_err(|e| e.to_string())?,
+                        })
+                    })
+                    .collect::<Result<_, String>>()?;
+                services
+                    .entry(s.interface.clone())
+                    .or_default()
+                    .entry(m.name.clone())
+                    .or_default()
+                    .push(MethodSig {
+                        name: m.name.clone(),
+                        params,
+                    });
+            }
+        }
+        let mut registry = TypeRegistry::default();
+        for t in &config.types {
+            if t.constants.is_empty() {
+                let props = t
+                    .properties
+                    .iter()
+                    .map(|p| {
+                        Ok((
+                            p.name.clone().unwrap_or_default(),
+                            TypeRef::parse(&p.ty).map_err(|e| e.to_string())?,
+                        ))
+                    })
+                    .collect::<Result<_, String>>()?;
+                registry.add_class(&t.class, props);
+            } else {
+                registry.add_enum(&t.class, t.constants.clone());
+            }
+        }
+        let propagate_headers = config
+            .propagate_headers
+            .iter()
+            .filter_map(|h| http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok())
+            .collect();
+        Ok(Runtime {
+            routes,
+            services,
+            registry,
+            json: JsonOptions {
+                longs_as_strings: config.json.longs_as_strings,
+            },
+            propagate_headers,
+            max_body_bytes: config.limits.max_body_bytes,
+            config,
+        })
+    }
+
+    /// The first route serving `path`, in configuration order.
+    pub fn find(&self, method: &Method, path: &str) -> Option<Matched<'_>> {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let mut wrong_method = None;
+        for route in &self.routes {
+            match &route.kind {
+                RouteKind::Generic { prefix } => {
+                    let Some(rest) = strip_path_prefix(path, prefix) else {
+                        continue;
+                    };
+                    let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+                    let [interface, call] = parts.as_slice() else {
+                        continue;
+                    };
+                    if method != Method::POST {
+                        wrong_method.get_or_insert(Method::POST);
+                        continue;
+                    }
+                    return Some(Matched::Generic {
+                        route,
+                        interface: percent_decode(interface),
+                        method: percent_decode(call),
+                    });
+                }
+                RouteKind::Declared {
+                    method: wanted,
+                    template,
+                    ..
+                } => {
+                    if template.len() != segments.len() {
+                        continue;
+                    }
+                    let mut vars = Vec::new();
+                    let fits = template.iter().zip(&segments).all(|(t, s)| match t {
+                        Segment::Literal(l) => l == s,
+                        Segment::Var(v) => {
+                            vars.push((v.clone(), percent_decode(s)));
+                            true
+                        }
+                    });
+                    if !fits {
+                        continue;
+                    }
+                    if method != wanted {
+                        wrong_method.get_or_insert(wanted.clone());
+                        continue;
+                    }
+                    return Some(Matched::Declared { route, vars });
+                }
+            }
+        }
+        wrong_method.map(|allowed| Matched::WrongMethod { allowed })
+    }
+
+    /// Declared signatures of `interface.method`.
+    pub fn overloads(&self, interface: &str, method: &str) -> &[MethodSig] {
+        self.services
+            .get(interface)
+            .and_then(|m| m.get(method))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+fn strip_path_prefix<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    if prefix.is_empty() {
+        return Some(path);
+    }
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+fn source(from: &str) -> Result<Source, String> {
+    Ok(match from.split_once('.') {
+        Some(("path", v)) => Source::Path(v.to_owned()),
+        Some(("query", v)) => Source::Query(v.to_owned()),
+        Some(("header", v)) => Source::Header(
+            http::HeaderName::from_bytes(v.to_ascii_lowercase().as_bytes())
+                .map_err(|e| e.to_string())?,
+        ),
+        Some(("body", v)) => Source::BodyField(v.to_owned()),
+        None if from == "body" => Source::Body,
+        _ => return Err(format!("bad parameter source {from:?}")),
+    })
+}
+
+/// Decodes `%XX` escapes (and `+` as space when `plus` is set, for query strings).
+pub fn decode_component(s: &str, plus: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' if plus => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_decode(s: &str) -> String {
+    decode_component(s, false)
+}
+
+/// `a=1&b=x+y` → pairs, decoded.
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode_component(k, true), decode_component(v, true))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(decode_component("a%20b%2Fc", false), "a b/c");
+        assert_eq!(decode_component("a+b%", true), "a b%");
+        assert_eq!(decode_component("%zz%4", false), "%zz%4");
+        assert_eq!(
+            query_pairs("n=3&name=J%C3%BCrgen+M&flag"),
+            vec![
+                ("n".into(), "3".into()),
+                ("name".into(), "Jürgen M".into()),
+                ("flag".into(), String::new())
+            ]
+        );
+    }
+}
