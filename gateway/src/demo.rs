@@ -181,6 +181,22 @@ async fn start(port: Option<u16>) -> Result<(SocketAddr, SocketAddr, SocketAddr)
 }
 
 async fn self_test_calls(gateway: SocketAddr) -> ExitCode {
+    let (_, failed) = self_test(gateway).await;
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Starts the demo on free ports and runs its calls: `(passed, failed)`. For tests.
+pub async fn start_and_self_test() -> Result<(usize, usize), String> {
+    let (gateway, _, _) = start(Some(0)).await?;
+    Ok(self_test(gateway).await)
+}
+
+/// Makes every demo call against `gateway` and prints a line each: `(passed, failed)`.
+async fn self_test(gateway: SocketAddr) -> (usize, usize) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let (mut passed, mut failed) = (0, 0);
     for call in calls() {
@@ -227,9 +243,5 @@ async fn self_test_calls(gateway: SocketAddr) -> ExitCode {
         }
     }
     println!("\nself-test: {passed} passed, {failed} failed");
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    (passed, failed)
 }

@@ -171,7 +171,10 @@ pub fn map_generic(
 
 /// `{"types": ..., "values": [...]}` with exactly those keys; `types` a comma-separated string
 /// or an array of type names.
-fn pixiu_form(body: &Json) -> Result<Option<(Vec<String>, &Vec<Json>)>, MappingError> {
+/// Pixiu's type names and values.
+type PixiuForm<'a> = (Vec<String>, &'a Vec<Json>);
+
+fn pixiu_form(body: &Json) -> Result<Option<PixiuForm<'_>>, MappingError> {
     let Json::Object(fields) = body else {
         return Ok(None);
     };

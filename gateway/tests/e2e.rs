@@ -1,0 +1,256 @@
+//! The gateway end to end, in process, over real sockets: HTTP client → gateway → Dubbo2
+//! providers (our sample provider and the npm `apache-dubbo-service` one), and every row of the
+//! error table.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use figment::providers::{Format, Yaml};
+use figment::Figment;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value as Json};
+use testkit::demo::DemoService;
+use testkit::peers::NodeProvider;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const SERVICE: &str = "org.apache.dubbo.demo.DemoService";
+
+async fn rust_provider(service: DemoService) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(testkit::provider::serve(
+        listener,
+        service.services(),
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// A gateway with one generic route per cluster (`/{cluster}/{interface}/{method}`).
+async fn gateway(clusters: &[(&str, SocketAddr)], extra: &str) -> SocketAddr {
+    let mut yaml = String::from("listeners: [{name: http, address: '127.0.0.1:0'}]\nadmin: {address: ''}\nlimits: {max_body_bytes: 4096}\nclusters:\n");
+    for (name, addr) in clusters {
+        yaml.push_str(&format!("  - {{name: {name}, endpoints: ['{addr}'], timeout_ms: 300, connect_timeout_ms: 300}}\n"));
+    }
+    yaml.push_str("routes:\n");
+    for (name, _) in clusters {
+        yaml.push_str(&format!("  - {{application: {name}, cluster: {name}}}\n"));
+    }
+    yaml.push_str(extra);
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let addr = running.listeners[0];
+    std::mem::forget(running);
+    addr
+}
+
+async fn send(gw: SocketAddr, method: Method, path: &str, body: &str) -> (StatusCode, Json) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("http://{gw}{path}"))
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request");
+    let resp = client.request(req).await.expect("response");
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes))),
+    )
+}
+
+async fn post(gw: SocketAddr, path: &str, body: &str) -> (StatusCode, Json) {
+    send(gw, Method::POST, path, body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_self_test_passes() {
+    let (passed, failed) = gateway::demo::start_and_self_test()
+        .await
+        .expect("demo starts");
+    assert_eq!((passed, failed), (12, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_gateway_to_the_npm_provider() {
+    let Some(npm) = NodeProvider::start().await else {
+        return;
+    };
+    let gw = gateway(&[("npm", SocketAddr::from(([127, 0, 0, 1], npm.port)))], "").await;
+    // No signatures configured: types are inferred from the JSON.
+    assert_eq!(
+        post(gw, &format!("/npm/{SERVICE}/sayHello"), r#"["world"]"#).await,
+        (StatusCode::OK, json!("Hello, world"))
+    );
+    let user = r#"[{"id": 7, "name": "alice", "age": 30, "email": "a@example.com"}]"#;
+    let (status, body) = post(
+        gw,
+        &format!("/npm/{SERVICE}/echoUser"),
+        &user
+            .replace(
+                "[{",
+                r#"{"types": ["org.apache.dubbo.demo.User"], "values": [{"#,
+            )
+            .replace("}]", "}]}"),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["age"]),
+        (StatusCode::OK, &json!(31)),
+        "{body}"
+    );
+    let (status, body) = post(gw, &format!("/npm/{SERVICE}/listUsers"), "[2]").await;
+    assert_eq!(
+        (status, body[1]["email"].clone()),
+        (StatusCode::OK, json!("user1@example.com"))
+    );
+    let (status, body) = post(gw, &format!("/npm/{SERVICE}/fail"), r#"["boom"]"#).await;
+    assert_eq!(
+        (status, body["error"]["exception_message"].clone()),
+        (StatusCode::INTERNAL_SERVER_ERROR, json!("boom"))
+    );
+    let (status, body) = post(gw, "/npm/org.apache.dubbo.demo.Nope/x", "[]").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("NOT_FOUND")),
+        "{body}"
+    );
+}
+
+/// A provider that answers every request with bytes that are not Dubbo.
+async fn garbage_provider() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                while s.read(&mut buf).await.unwrap_or(0) > 0 {
+                    let _ = s
+                        .write_all(
+                            b"\xda\xbb\x02\x14\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01\x40",
+                        )
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_of_the_error_table() {
+    let ok = rust_provider(DemoService::default()).await;
+    let slow = rust_provider(DemoService::slow(Duration::from_secs(2))).await;
+    let down = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let bad = garbage_provider().await;
+    let signatures = "services:\n  - {interface: org.apache.dubbo.demo.DemoService, methods: [{name: add, params: [{name: a, type: int}, {name: b, type: int}]}]}\n";
+    let gw = gateway(
+        &[("ok", ok), ("slow", slow), ("down", down), ("bad", bad)],
+        signatures,
+    )
+    .await;
+    let code = |b: &Json| b["error"]["code"].as_str().unwrap_or_default().to_owned();
+
+    let (s, b) = post(gw, "/nowhere/x/y", "[]").await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "NOT_FOUND".into()));
+    let (s, b) = send(gw, Method::GET, &format!("/ok/{SERVICE}/add"), "").await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED".into())
+    );
+    let (s, b) = post(gw, &format!("/ok/{SERVICE}/add"), "[2, ").await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT".into())
+    );
+    let (s, b) = post(gw, &format!("/ok/{SERVICE}/add"), r#"[2, "three"]"#).await;
+    assert_eq!(
+        (s, b["error"]["message"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("b: expected a number (int), got string \"three\"")
+        )
+    );
+    let (s, b) = post(
+        gw,
+        &format!("/ok/{SERVICE}/add"),
+        &format!("[\"{}\"]", "x".repeat(5000)),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE".into())
+    );
+    let (s, b) = post(gw, &format!("/ok/{SERVICE}/fail"), r#"["boom"]"#).await;
+    assert_eq!(
+        (s, b["error"]["exception"].clone()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!("java.lang.IllegalArgumentException")
+        )
+    );
+    assert!(
+        b["error"].get("detail").is_none(),
+        "no stack traces to the public"
+    );
+    let (s, b) = post(gw, &format!("/ok/{SERVICE}/nope"), "[]").await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "NOT_FOUND".into()));
+    let (s, b) = post(gw, &format!("/bad/{SERVICE}/add"), "[1, 2]").await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::BAD_GATEWAY, "BAD_GATEWAY".into()),
+        "{b}"
+    );
+    let (s, b) = post(gw, &format!("/down/{SERVICE}/add"), "[1, 2]").await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE".into())
+    );
+    let (s, b) = post(gw, &format!("/slow/{SERVICE}/add"), "[1, 2]").await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::GATEWAY_TIMEOUT, "DEADLINE_EXCEEDED".into())
+    );
+    // The gateway is unharmed by all of the above.
+    assert_eq!(
+        post(gw, &format!("/ok/{SERVICE}/add"), r#"{"a": 2, "b": 3}"#).await,
+        (StatusCode::OK, json!(5))
+    );
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_location() {
+    let yaml = "listeners: [{name: http, address: 'nowhere'}]\nclusters: [{name: a, endpoints: []}, {name: a, endpoints: ['127.0.0.1:1']}]\nroutes: [{cluster: b}, {cluster: a, path: '/x/{id}', params: [{from: 'path.nope', type: 'List<'}]}]\n";
+    let err = gateway::config::from_figment(Figment::new().merge(Yaml::string(yaml)), "test.yaml")
+        .expect_err("invalid")
+        .to_string();
+    for expected in [
+        "test.yaml: listeners[0].address",
+        "test.yaml: clusters[0].endpoints: a cluster needs at least one endpoint",
+        "test.yaml: clusters[1].name: cluster \"a\" is defined twice",
+        "test.yaml: routes[0].cluster: no cluster is named \"b\"",
+        "test.yaml: routes[0]: a generic route needs an application or a prefix",
+        "test.yaml: routes[1].interface",
+        "test.yaml: routes[1].params[0].type: invalid Java type",
+        "test.yaml: routes[1].params[0].from: the path template has no {nope}",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    let typo =
+        gateway::config::from_figment(Figment::new().merge(Yaml::string("clustrs: []")), "t.yaml")
+            .expect_err("unknown field")
+            .to_string();
+    assert!(typo.contains("clustrs"), "{typo}");
+}
