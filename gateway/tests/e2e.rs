@@ -254,3 +254,35 @@ fn validate_reports_every_problem_with_its_location() {
             .to_string();
     assert!(typo.contains("clustrs"), "{typo}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_cleartext_and_header_limits_on_one_port() {
+    let ok = rust_provider(DemoService::default()).await;
+    let gw = gateway(&[("ok", ok)], "").await;
+    // HTTP/2 with prior knowledge, on the same port as HTTP/1.1.
+    let h2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let req = Request::post(format!("http://{gw}/ok/{SERVICE}/sayHello"))
+        .body(Full::new(Bytes::from_static(b"[\"h2\"]")))
+        .expect("request");
+    let resp = h2.request(req).await.expect("h2 response");
+    assert_eq!(
+        (resp.version(), resp.status()),
+        (http::Version::HTTP_2, StatusCode::OK)
+    );
+    assert_eq!(
+        &resp.into_body().collect().await.expect("body").to_bytes()[..],
+        b"\"Hello, h2\""
+    );
+    // Headers beyond the limit (16 KiB by default) are refused with 431.
+    let h1 = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = Request::post(format!("http://{gw}/ok/{SERVICE}/sayHello"))
+        .header("x-big", "a".repeat(20_000))
+        .body(Full::new(Bytes::from_static(b"[\"x\"]")))
+        .expect("request");
+    assert_eq!(
+        h1.request(req).await.expect("response").status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+}
