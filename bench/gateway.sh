@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-10}"
 conc="${2:-32}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q -p gateway -p testkit --example dubbo2_load
+cargo build --release -q -p gateway --bin gateway -p testkit --example dubbo2_load
 port=18080
 target/release/gateway demo --port "$port" > /tmp/gateway-bench.log 2>&1 &
 gw=$!
