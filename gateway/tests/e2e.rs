@@ -286,3 +286,215 @@ async fn http2_cleartext_and_header_limits_on_one_port() {
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     );
 }
+
+/// A provider that answers every call with what it received: service version, attachments and
+/// arguments, as a map.
+async fn capture_provider() -> SocketAddr {
+    use bytes::BytesMut;
+    use dubbo_codec::dubbo2::{FrameDecoder, Request as DubboRequest, RequestKind, Response};
+    use dubbo_codec::hessian::{List, Map, Value};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut buf, mut decoder) = (BytesMut::new(), FrameDecoder::default());
+                loop {
+                    while let Ok(Some(frame)) = decoder.decode(&mut buf) {
+                        let Ok(DubboRequest {
+                            id,
+                            kind: RequestKind::Invocation(inv),
+                            ..
+                        }) = DubboRequest::decode(&frame)
+                        else {
+                            continue;
+                        };
+                        let attachments = inv
+                            .attachments
+                            .0
+                            .into_iter()
+                            .map(|(k, v)| (Value::String(k), v))
+                            .collect();
+                        let seen = Value::Map(Map::untyped(vec![
+                            (
+                                "version".into(),
+                                inv.service_version.map_or(Value::Null, Value::String),
+                            ),
+                            ("types".into(), inv.parameter_types.into()),
+                            ("attachments".into(), Value::Map(Map::untyped(attachments))),
+                            ("args".into(), Value::List(List::untyped(inv.arguments))),
+                        ]));
+                        let mut out = BytesMut::new();
+                        Response::value(id, seen, None)
+                            .encode(&mut out)
+                            .expect("enc");
+                        let _ = s.write_all(&out).await;
+                    }
+                    if s.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_become_version_group_and_attachments() {
+    let capture = capture_provider().await;
+    let declared = "  - {method: POST, path: '/orders/{id}', cluster: cap, interface: demo.Orders, call: place, version: '2.0.0', params: [{from: path.id, type: long}, {from: header.x-user, type: java.lang.String}, {from: body.item, type: java.lang.String}, {from: query.qty, type: int}]}\n";
+    // Declared routes go in the routes list, so this gateway's YAML is written out in full.
+    let yaml = format!("listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\nclusters: [{{name: cap, endpoints: ['{capture}']}}]\nroutes:\n  - {{application: cap, cluster: cap}}\n{declared}");
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let gw = running.listeners[0];
+
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = Request::post(format!("http://{gw}/cap/demo.S/m"))
+        .header("x-dubbo-version", "1.2.3")
+        .header("x-dubbo-service-group", "blue")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(Full::new(Bytes::from_static(b"[1]")))
+        .expect("request");
+    let resp = client.request(req).await.expect("response");
+    let seen: Json =
+        serde_json::from_slice(&resp.into_body().collect().await.expect("body").to_bytes())
+            .expect("json");
+    assert_eq!(seen["version"], json!("1.2.3"));
+    assert_eq!(seen["attachments"]["group"], json!("blue"));
+    assert_eq!(seen["attachments"]["version"], json!("1.2.3"));
+    assert_eq!(
+        seen["attachments"]["traceparent"],
+        json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    );
+    assert_eq!(seen["attachments"]["path"], json!("demo.S"));
+
+    let req = Request::post(format!("http://{gw}/orders/42?qty=3"))
+        .header("x-user", "alice")
+        .body(Full::new(Bytes::from_static(br#"{"item": "pen"}"#)))
+        .expect("request");
+    let resp = client.request(req).await.expect("response");
+    let seen: Json =
+        serde_json::from_slice(&resp.into_body().collect().await.expect("body").to_bytes())
+            .expect("json");
+    assert_eq!(
+        seen["types"],
+        json!("JLjava/lang/String;Ljava/lang/String;I")
+    );
+    assert_eq!(seen["args"], json!([42, "alice", "pen", 3]));
+    assert_eq!(
+        seen["version"],
+        json!("2.0.0"),
+        "the route's version when no header overrides it"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_and_graceful_shutdown() {
+    let slow = rust_provider(DemoService::slow(Duration::from_millis(500))).await;
+    let yaml = format!("listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: '127.0.0.1:0'}}\nclusters: [{{name: slow, endpoints: ['{slow}']}}]\nroutes: [{{application: slow, cluster: slow}}]\n");
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .expect("valid");
+    let running = gateway::app::start(config).await.expect("start");
+    let (gw, admin) = (running.listeners[0], running.admin.expect("admin"));
+    assert_eq!(
+        send(admin, Method::GET, "/live", "").await,
+        (StatusCode::OK, json!({"live": true}))
+    );
+    assert_eq!(
+        send(admin, Method::GET, "/ready", "").await,
+        (StatusCode::OK, json!({"ready": true}))
+    );
+    let (status, dump) = send(admin, Method::GET, "/config_dump", "").await;
+    assert_eq!(
+        (status, dump["config"]["clusters"][0]["name"].clone()),
+        (StatusCode::OK, json!("slow"))
+    );
+    assert_eq!(
+        send(admin, Method::GET, "/nope", "").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // A request in flight when shutdown begins still gets its answer.
+    let in_flight =
+        tokio::spawn(
+            async move { post(gw, &format!("/slow/{SERVICE}/sayHello"), r#"["late"]"#).await },
+        );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    running.shutdown().await;
+    assert_eq!(
+        in_flight.await.expect("task"),
+        (StatusCode::OK, json!("Hello, late"))
+    );
+    // And nothing new is accepted.
+    assert!(
+        tokio::net::TcpStream::connect(gw).await.is_err(),
+        "the listener is closed"
+    );
+}
+
+#[test]
+fn every_example_config_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("configs/") {
+        let path = entry.expect("entry").path();
+        if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "toml")
+        ) {
+            gateway::config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} example configs");
+}
+
+#[test]
+fn the_binary_validates_with_exit_64() {
+    let dir = std::env::temp_dir().join(format!("gateway-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "clusters: [{name: a, endpoints: ['nope']}]\nroutes: [{cluster: zz}]\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["validate", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run gateway");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("clusters[0].endpoints[0]") && stderr.contains("routes[0].cluster"),
+        "{stderr}"
+    );
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/demo.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["validate", "--config"])
+        .arg(&demo)
+        .output()
+        .expect("run gateway");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Environment variables override the file, and are validated like it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["validate", "--config"])
+        .arg(&demo)
+        .env("GATEWAY_LIMITS__MAX_BODY_BYTES", "0")
+        .output()
+        .expect("run gateway");
+    assert_eq!(out.status.code(), Some(64));
+    let _ = std::fs::remove_dir_all(&dir);
+}
