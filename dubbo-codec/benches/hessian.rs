@@ -3,52 +3,15 @@
 //! `peers/node/bench.js` builds, so hessian.js's figures from the same run are the anchor
 //! (`bench/hessian.sh` runs both and prints the ratios).
 
-use std::hint::black_box;
-use std::sync::Arc;
-
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dubbo_codec::dubbo2::{FrameDecoder, Invocation, Request, RequestKind};
-use dubbo_codec::hessian::{self, ClassDef, List, Object, Value};
-
-fn item(class: &Arc<ClassDef>, i: i64) -> Value {
-    Value::Object(Object {
-        class: Arc::clone(class),
-        fields: vec![
-            Value::Long(1000 + i),
-            Value::String(format!("item-{i}")),
-            Value::Double(9.99 + i as f64),
-            Value::Int(i as i32),
-            Value::Bool(i % 2 == 0),
-            Value::Date(1_700_000_000_000 + i * 1000),
-            Value::List(List::untyped(vec!["red".into(), "blue".into()])),
-            "books".into(),
-            Value::Int(i as i32 * 3),
-            Value::String(format!("a note about item {i}")),
-        ],
-    })
-}
-
-fn class() -> Arc<ClassDef> {
-    Arc::new(ClassDef::new(
-        "org.apache.dubbo.bench.Item",
-        [
-            "id",
-            "name",
-            "price",
-            "quantity",
-            "active",
-            "createdAt",
-            "tags",
-            "category",
-            "score",
-            "note",
-        ],
-    ))
-}
+use dubbo_codec::hessian::{self, List, Value};
+use std::hint::black_box;
+use testkit::bench::{item, item_class};
 
 fn bench(c: &mut Criterion) {
-    let class = class();
+    let class = item_class();
     let pojo = item(&class, 7);
     let list = Value::List(List::untyped((0..100).map(|i| item(&class, i)).collect()));
     for (name, value) in [("pojo", &pojo), ("list100", &list)] {

@@ -201,37 +201,7 @@ fn hessian_js() {
 /// bytes, so both benchmarks measure the same work.
 #[test]
 fn benchmark_pojo_matches_hessian_js() {
-    let class = std::sync::Arc::new(dubbo_codec::ClassDef::new(
-        "org.apache.dubbo.bench.Item",
-        [
-            "id",
-            "name",
-            "price",
-            "quantity",
-            "active",
-            "createdAt",
-            "tags",
-            "category",
-            "score",
-            "note",
-        ],
-    ));
-    let i = 7i64;
-    let pojo = Value::Object(dubbo_codec::Object {
-        class,
-        fields: vec![
-            Value::Long(1000 + i),
-            Value::String(format!("item-{i}")),
-            Value::Double(9.99 + i as f64),
-            Value::Int(i as i32),
-            Value::Bool(i % 2 == 0),
-            Value::Date(1_700_000_000_000 + i * 1000),
-            Value::List(List::untyped(vec![s("red"), s("blue")])),
-            s("books"),
-            Value::Int(i as i32 * 3),
-            Value::String(format!("a note about item {i}")),
-        ],
-    });
+    let pojo = testkit::bench::item(&testkit::bench::item_class(), 7);
     // From `node peers/node/bench.js` (its "pojo.hex").
     let js = "431b6f72672e6170616368652e647562626f2e62656e63682e4974656d9a026964046e616d65057072696365087175616e74697479066163746976650963726561746564417404746167730863617465676f72790573636f7265046e6f746560fbef066974656d2d375f0000425e97464a0000018bcfe583587a0372656404626c756505626f6f6b73a51361206e6f74652061626f7574206974656d2037";
     assert_eq!(hex_prefix_all(&hessian::to_bytes(&pojo).expect("enc")), js);

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::validate::resolve;
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::runtime::Runtime;
 use crate::server::{serve, Handler};
 use crate::{admin, proxy};
@@ -39,11 +39,7 @@ impl Running {
 pub async fn start(config: Config) -> Result<Running, String> {
     let runtime = Arc::new(Runtime::build(config)?);
     let limits = runtime.config.limits.clone();
-    let drain = Duration::from_millis(limits.drain_timeout_ms);
     let (stop, _) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
     let mut tasks = Vec::new();
     let mut listeners = Vec::new();
     for l in &runtime.config.listeners {
@@ -54,13 +50,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
             let rt = Arc::clone(&rt);
             Box::pin(proxy::handle(rt, req))
         });
-        tasks.push(tokio::spawn(serve(
-            listener,
-            handler,
-            limits.max_header_bytes,
-            drain,
-            stopped(stop.subscribe()),
-        )));
+        tasks.push(spawn(listener, handler, &limits, &stop));
     }
     let mut admin_addr = None;
     if !runtime.config.admin.address.is_empty() {
@@ -71,13 +61,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
             let response = admin::handle(&rt, &req);
             Box::pin(async move { response })
         });
-        tasks.push(tokio::spawn(serve(
-            listener,
-            handler,
-            limits.max_header_bytes,
-            drain,
-            stopped(stop.subscribe()),
-        )));
+        tasks.push(spawn(listener, handler, &limits, &stop));
     }
     Ok(Running {
         listeners,
@@ -85,6 +69,26 @@ pub async fn start(config: Config) -> Result<Running, String> {
         stop,
         tasks,
     })
+}
+
+/// Serves `listener` until `stop` turns true.
+fn spawn(
+    listener: TcpListener,
+    handler: Handler,
+    limits: &Limits,
+    stop: &watch::Sender<bool>,
+) -> JoinHandle<()> {
+    let mut stopped = stop.subscribe();
+    let drain = Duration::from_millis(limits.drain_timeout_ms);
+    tokio::spawn(serve(
+        listener,
+        handler,
+        limits.max_header_bytes,
+        drain,
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ))
 }
 
 async fn bind(address: &str) -> Result<TcpListener, String> {

@@ -117,11 +117,20 @@ fn calls() -> Vec<Call> {
 
 pub async fn run(port: Option<u16>, self_test: bool) -> ExitCode {
     match start(port).await {
-        Ok((gateway, admin, provider)) => {
+        Ok((running, provider)) => {
+            let Some(&gateway) = running.listeners.first() else {
+                return ExitCode::FAILURE;
+            };
+            let admin = running.admin.map_or_else(
+                || "disabled".to_owned(),
+                |a| format!("http://{a}/config_dump"),
+            );
             println!("Dubbo2 provider of org.apache.dubbo.demo.DemoService on dubbo://{provider}");
-            println!("gateway on http://{gateway}  (admin: http://{admin}/config_dump)\n");
+            println!("gateway on http://{gateway}  (admin: {admin})\n");
             if self_test {
-                return self_test_calls(gateway).await;
+                let code = self_test_calls(gateway).await;
+                running.shutdown().await;
+                return code;
             }
             println!("Try:");
             for call in calls() {
@@ -133,6 +142,7 @@ pub async fn run(port: Option<u16>, self_test: bool) -> ExitCode {
             }
             println!("\nCtrl-C to stop.");
             let _ = tokio::signal::ctrl_c().await;
+            running.shutdown().await;
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -142,8 +152,8 @@ pub async fn run(port: Option<u16>, self_test: bool) -> ExitCode {
     }
 }
 
-/// Starts the provider and the gateway; returns the gateway, admin and provider addresses.
-async fn start(port: Option<u16>) -> Result<(SocketAddr, SocketAddr, SocketAddr), String> {
+/// Starts the provider and the gateway; returns the serving gateway and the provider address.
+async fn start(port: Option<u16>) -> Result<(crate::app::Running, SocketAddr), String> {
     // The provider takes 20880 (Dubbo's port) when free, else any port.
     let provider = match TcpListener::bind("127.0.0.1:20880").await {
         Ok(l) => l,
@@ -173,11 +183,7 @@ async fn start(port: Option<u16>) -> Result<(SocketAddr, SocketAddr, SocketAddr)
     )
     .map_err(|e| e.to_string())?;
     let running = crate::app::start(config).await?;
-    let gateway = running.listeners.first().copied().ok_or("no listener")?;
-    let admin = running.admin.ok_or("no admin listener")?;
-    // Serve until the process ends.
-    std::mem::forget(running);
-    Ok((gateway, admin, provider_addr))
+    Ok((running, provider_addr))
 }
 
 async fn self_test_calls(gateway: SocketAddr) -> ExitCode {
@@ -191,8 +197,11 @@ async fn self_test_calls(gateway: SocketAddr) -> ExitCode {
 
 /// Starts the demo on free ports and runs its calls: `(passed, failed)`. For tests.
 pub async fn start_and_self_test() -> Result<(usize, usize), String> {
-    let (gateway, _, _) = start(Some(0)).await?;
-    Ok(self_test(gateway).await)
+    let (running, _) = start(Some(0)).await?;
+    let gateway = running.listeners.first().copied().ok_or("no listener")?;
+    let result = self_test(gateway).await;
+    running.shutdown().await;
+    Ok(result)
 }
 
 /// Makes every demo call against `gateway` and prints a line each: `(passed, failed)`.

@@ -18,7 +18,7 @@ use http_bridge::to_json::to_json;
 use serde_json::Value as Json;
 
 use crate::errors::{json_response, GatewayError};
-use crate::runtime::{query_pairs, Matched, RouteKind, Runtime, Source, UpstreamCluster};
+use crate::runtime::{query_pairs, Matched, Runtime, Source, UpstreamCluster};
 
 /// Handles one request; never fails (errors are responses).
 pub async fn handle<B>(rt: Arc<Runtime>, req: Request<B>) -> Response<Full<Bytes>>
@@ -62,18 +62,15 @@ where
             .map_err(bad_request)?;
             (route, interface, method, call)
         }
-        Matched::Declared { route, vars } => {
-            let RouteKind::Declared {
-                interface,
-                call,
-                params,
-                ..
-            } = &route.kind
-            else {
-                unreachable!("declared match")
-            };
+        Matched::Declared {
+            route,
+            interface,
+            call,
+            params,
+            vars,
+        } => {
             let mapped = declared_args(rt, &parts, &vars, &body, params)?;
-            (route, interface.clone(), call.clone(), mapped)
+            (route, interface.to_owned(), call.to_owned(), mapped)
         }
     };
     let mut invocation =

@@ -80,6 +80,9 @@ pub enum Matched<'r> {
     },
     Declared {
         route: &'r CompiledRoute,
+        interface: &'r str,
+        call: &'r str,
+        params: &'r [(Source, TypeRef)],
         vars: Vec<(String, String)>,
     },
     /// The path is served, but not with this HTTP method.
@@ -260,7 +263,9 @@ impl Runtime {
                 RouteKind::Declared {
                     method: wanted,
                     template,
-                    ..
+                    interface,
+                    call,
+                    params,
                 } => {
                     if template.len() != segments.len() {
                         continue;
@@ -280,7 +285,13 @@ impl Runtime {
                         wrong_method.get_or_insert(wanted.clone());
                         continue;
                     }
-                    return Some(Matched::Declared { route, vars });
+                    return Some(Matched::Declared {
+                        route,
+                        interface,
+                        call,
+                        params,
+                        vars,
+                    });
                 }
             }
         }
