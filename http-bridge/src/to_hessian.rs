@@ -5,7 +5,7 @@
 //! would send: ints range-checked, longs and big numbers without precision loss, dates from
 //! ISO-8601 or epoch milliseconds, `byte[]` from base64, enums by name, POJOs with their class
 //! names and declared property order. Where nothing is declared (`Object`, or no type at all),
-//! types are inferred: see [`infer`](ToHessian::convert) below and docs/http-mapping.md.
+//! types are inferred from the JSON itself, as docs/http-mapping.md describes.
 //!
 //! Every error names the path of the offending value (`arg0.address.zip`).
 

@@ -147,7 +147,7 @@ impl<'a> Decoder<'a> {
                     Value::String(self.string_after(start, code)?)
                 }
                 0x20..=0x2f | 0x34..=0x37 | BINARY_CHUNK | BINARY_FINAL => {
-                    Value::Binary(self.binary_after(start, code)?)
+                    Value::Binary(self.binary_after(code)?)
                 }
                 LIST_VARIABLE
                 | LIST_VARIABLE_UNTYPED
@@ -273,7 +273,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn binary_after(&mut self, _start: usize, mut code: u8) -> Result<Vec<u8>, Error> {
+    fn binary_after(&mut self, mut code: u8) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
         loop {
             let (len, last) = match code {
