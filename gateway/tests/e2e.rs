@@ -18,57 +18,8 @@ use testkit::peers::NodeProvider;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-const SERVICE: &str = "org.apache.dubbo.demo.DemoService";
-
-async fn rust_provider(service: DemoService) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(testkit::provider::serve(
-        listener,
-        service.services(),
-        std::future::pending(),
-    ));
-    addr
-}
-
-/// A gateway with one generic route per cluster (`/{cluster}/{interface}/{method}`).
-async fn gateway(clusters: &[(&str, SocketAddr)], extra: &str) -> SocketAddr {
-    let mut yaml = String::from("listeners: [{name: http, address: '127.0.0.1:0'}]\nadmin: {address: ''}\nlimits: {max_body_bytes: 4096}\nclusters:\n");
-    for (name, addr) in clusters {
-        yaml.push_str(&format!("  - {{name: {name}, endpoints: ['{addr}'], timeout_ms: 300, connect_timeout_ms: 300}}\n"));
-    }
-    yaml.push_str("routes:\n");
-    for (name, _) in clusters {
-        yaml.push_str(&format!("  - {{application: {name}, cluster: {name}}}\n"));
-    }
-    yaml.push_str(extra);
-    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
-        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    let running = gateway::app::start(config).await.expect("start");
-    let addr = running.listeners[0];
-    std::mem::forget(running);
-    addr
-}
-
-async fn send(gw: SocketAddr, method: Method, path: &str, body: &str) -> (StatusCode, Json) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let req = Request::builder()
-        .method(method)
-        .uri(format!("http://{gw}{path}"))
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .expect("request");
-    let resp = client.request(req).await.expect("response");
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes))),
-    )
-}
-
-async fn post(gw: SocketAddr, path: &str, body: &str) -> (StatusCode, Json) {
-    send(gw, Method::POST, path, body).await
-}
+mod common;
+use common::{gateway, post, rust_provider, send, SERVICE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_self_test_passes() {
@@ -454,47 +405,4 @@ fn every_example_config_is_valid() {
         }
     }
     assert!(checked >= 2, "only {checked} example configs");
-}
-
-#[test]
-fn the_binary_validates_with_exit_64() {
-    let dir = std::env::temp_dir().join(format!("gateway-validate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    let bad = dir.join("bad.yaml");
-    std::fs::write(
-        &bad,
-        "clusters: [{name: a, endpoints: ['nope']}]\nroutes: [{cluster: zz}]\n",
-    )
-    .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["validate", "--config"])
-        .arg(&bad)
-        .output()
-        .expect("run gateway");
-    assert_eq!(out.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("clusters[0].endpoints[0]") && stderr.contains("routes[0].cluster"),
-        "{stderr}"
-    );
-    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/demo.yaml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["validate", "--config"])
-        .arg(&demo)
-        .output()
-        .expect("run gateway");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Environment variables override the file, and are validated like it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["validate", "--config"])
-        .arg(&demo)
-        .env("GATEWAY_LIMITS__MAX_BODY_BYTES", "0")
-        .output()
-        .expect("run gateway");
-    assert_eq!(out.status.code(), Some(64));
-    let _ = std::fs::remove_dir_all(&dir);
 }

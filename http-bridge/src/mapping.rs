@@ -109,10 +109,13 @@ pub fn map_generic(
                 })
                 .collect::<Result<_, InvalidType>>()?,
         };
-        // A declared signature with the same arity knows names and POJO shapes better.
+        // The caller's explicit types choose the overload, as in Dubbo's generic invocation. A
+        // declared overload with the same erased types is used for its generic arguments
+        // (`List<User>` where the caller wrote `java.util.List`).
+        let wanted = sig.descriptor();
         let sig = overloads
             .iter()
-            .find(|s| s.params.len() == values.len())
+            .find(|s| s.descriptor() == wanted)
             .unwrap_or(&sig);
         return positional(sig, values, registry);
     }

@@ -103,6 +103,32 @@ fn overloads_by_arity_and_names() {
 }
 
 #[test]
+fn explicit_types_choose_the_overload() {
+    let overloads = [
+        sig("echo", &[(Some("n"), "long")]),
+        sig("echo", &[(Some("users"), "java.util.List<java.util.Date>")]),
+    ];
+    // Same arity as the first overload, but the caller said `int`: its word wins.
+    let call = map("echo", json!({"types": "int", "values": [7]}), &overloads).expect("int");
+    assert_eq!(
+        (call.parameter_types.as_str(), call.arguments),
+        ("I", vec![Value::Int(7)])
+    );
+    // Same erased type as a declared overload: that overload's generic argument applies.
+    let call = map(
+        "echo",
+        json!({"types": "java.util.List", "values": [[0]]}),
+        &overloads,
+    )
+    .expect("list");
+    assert_eq!(call.parameter_types, "Ljava/util/List;");
+    assert_eq!(
+        call.arguments,
+        vec![Value::List(List::untyped(vec![Value::Date(0)]))]
+    );
+}
+
+#[test]
 fn unnamed_parameters_are_arg0_arg1() {
     let unnamed = [sig("m", &[(None, "int"), (None, "java.lang.String")])];
     let call = map("m", json!({"arg1": "s", "arg0": 1}), &unnamed).expect("maps");

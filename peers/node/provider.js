@@ -148,6 +148,17 @@ const demoService = {
     now() {
       return new Date();
     },
+
+    // Returns its argument as the package decoded it. The package reads arguments without type
+    // information, so class names are gone: a POJO, BigDecimal or enum comes back as a map of its
+    // fields (`{"value": "1.5"}`, `{"name": "RED"}`), a typed list or set as a plain list. What
+    // comes back shows what this third-party decoder made of the bytes the caller sent.
+    echo(value) {
+      if (isContext(value)) {
+        throw new Error('echo: no argument received');
+      }
+      return value;
+    },
   },
 };
 

@@ -93,7 +93,8 @@ impl DemoService {
                     .unwrap_or(0);
                 Reply::Value(Value::Date(ms))
             }
-            ("sayHello" | "add" | "echoUser" | "listUsers" | "fail", _) => {
+            ("echo", [value]) => Reply::Value(value.clone()),
+            ("sayHello" | "add" | "echoUser" | "listUsers" | "fail" | "echo", _) => {
                 bad(&format!("wrong arguments for {method}"))
             }
             _ => return None,

@@ -1,0 +1,68 @@
+//! Helpers shared by the gateway's end-to-end suites: a Rust provider, a gateway built from a
+//! YAML snippet, and a small HTTP client.
+#![allow(dead_code)] // each suite uses a different subset
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use figment::providers::{Format, Yaml};
+use figment::Figment;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value as Json};
+use testkit::demo::DemoService;
+use tokio::net::TcpListener;
+
+pub const SERVICE: &str = "org.apache.dubbo.demo.DemoService";
+
+pub async fn rust_provider(service: DemoService) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(testkit::provider::serve(
+        listener,
+        service.services(),
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// A gateway with one generic route per cluster (`/{cluster}/{interface}/{method}`).
+pub async fn gateway(clusters: &[(&str, SocketAddr)], extra: &str) -> SocketAddr {
+    let mut yaml = String::from("listeners: [{name: http, address: '127.0.0.1:0'}]\nadmin: {address: ''}\nlimits: {max_body_bytes: 4096}\nclusters:\n");
+    for (name, addr) in clusters {
+        yaml.push_str(&format!("  - {{name: {name}, endpoints: ['{addr}'], timeout_ms: 300, connect_timeout_ms: 300}}\n"));
+    }
+    yaml.push_str("routes:\n");
+    for (name, _) in clusters {
+        yaml.push_str(&format!("  - {{application: {name}, cluster: {name}}}\n"));
+    }
+    yaml.push_str(extra);
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let addr = running.listeners[0];
+    std::mem::forget(running);
+    addr
+}
+
+pub async fn send(gw: SocketAddr, method: Method, path: &str, body: &str) -> (StatusCode, Json) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("http://{gw}{path}"))
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request");
+    let resp = client.request(req).await.expect("response");
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes))),
+    )
+}
+
+pub async fn post(gw: SocketAddr, path: &str, body: &str) -> (StatusCode, Json) {
+    send(gw, Method::POST, path, body).await
+}
