@@ -43,9 +43,14 @@ pub fn node_dir() -> Option<PathBuf> {
 
 /// The Python interpreter of `peers/python/.venv` when `dubbo_ssl` is installed there.
 pub fn python() -> Option<PathBuf> {
+    python_with("dubbo_ssl")
+}
+
+/// The Python interpreter of `peers/python/.venv` when `module` imports there.
+pub fn python_with(module: &str) -> Option<PathBuf> {
     let python = repo_root().join("peers/python/.venv/bin/python");
     let ok = std::process::Command::new(&python)
-        .args(["-c", "import dubbo_ssl"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success());
     ok.then_some(python)
