@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every third-party test peer, pinned, by package name (see peers/README.md):
-#   Debian: libhessian-java (Caucho Hessian, with a JDK), nodejs/npm and python3-venv if absent
+#   Debian: libhessian-java (Caucho Hessian, with a JDK), etcd-server (etcd 3.4), nodejs/npm and
+#           python3-venv if absent
 #   npm:    peers/node/package-lock.json  (npm ci)
 #   PyPI:   peers/python/requirements.txt (into peers/python/.venv)
 # Re-running is cheap: each step is skipped when what it installs is already in place.
@@ -13,6 +14,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_packages=()
 [ -f /usr/share/java/hessian.jar ] || apt_packages+=(libhessian-java)
 command -v javac >/dev/null || apt_packages+=(default-jdk-headless)
+command -v etcd >/dev/null || apt_packages+=(etcd-server)
 command -v node >/dev/null || apt_packages+=(nodejs)
 command -v npm >/dev/null || apt_packages+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)

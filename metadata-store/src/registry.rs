@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, OnceCell};
 
 use crate::clock::{Clock, SystemClock};
 use crate::model::{MetadataInfo, ServiceDefinition};
-use crate::store::{Key, Kind, Record, SharedStore};
+use crate::store::{Change, Key, Kind, Record, SharedStore};
 use crate::Error;
 
 /// The default time an entry lives without being republished.
@@ -245,8 +245,10 @@ impl Registry {
                     }
                 }
                 change = changes.recv() => match change {
-                    Ok(key) => { self.cache.remove(&key); }
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.cache.clear(),
+                    Ok(Change::Key(key)) => { self.cache.remove(&key); }
+                    Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.cache.clear();
+                    }
                     Err(broadcast::error::RecvError::Closed) => changes = self.store.changes(),
                 },
             }

@@ -11,5 +11,6 @@
 
 pub mod bench;
 pub mod demo;
+pub mod etcd;
 pub mod peers;
 pub mod provider;

@@ -5,13 +5,13 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use tokio::sync::broadcast;
 
-use super::{Key, Kind, Record, Store};
+use super::{Change, Key, Kind, Record, Store};
 use crate::Error;
 
 #[derive(Debug)]
 pub struct MemoryStore {
     entries: DashMap<Key, Record>,
-    changes: broadcast::Sender<Key>,
+    changes: broadcast::Sender<Change>,
 }
 
 impl Default for MemoryStore {
@@ -33,7 +33,7 @@ impl MemoryStore {
 impl Store for MemoryStore {
     async fn put(&self, key: &Key, record: Record) -> Result<Option<Record>, Error> {
         let previous = self.entries.insert(key.clone(), record);
-        let _ = self.changes.send(key.clone());
+        let _ = self.changes.send(Change::Key(key.clone()));
         Ok(previous)
     }
 
@@ -60,12 +60,12 @@ impl Store for MemoryStore {
             keep
         });
         for key in &removed {
-            let _ = self.changes.send(key.clone());
+            let _ = self.changes.send(Change::Key(key.clone()));
         }
         Ok(removed)
     }
 
-    fn changes(&self) -> broadcast::Receiver<Key> {
+    fn changes(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
 }

@@ -2,6 +2,7 @@
 //! strings with their publish time and knows nothing of Dubbo; parsing, caching, expiry policy
 //! and conflict counting live in [`crate::Registry`] above it.
 
+mod etcd;
 mod memory;
 mod record;
 mod redb;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+pub use self::etcd::{EtcdConfig, EtcdStore};
 pub use self::memory::MemoryStore;
 pub use self::redb::RedbStore;
 pub use record::Record;
@@ -64,6 +66,16 @@ impl fmt::Display for Key {
     }
 }
 
+/// A change reported by a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The value under this key was written or removed.
+    Key(Key),
+    /// Changes may have been missed (a watch was lost and re-established): forget everything
+    /// derived from the backend.
+    Resync,
+}
+
 /// The two kinds of values, for listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -88,9 +100,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// republished concurrently is kept.
     async fn remove_published_before(&self, cutoff_ms: u64) -> Result<Vec<Key>, Error>;
 
-    /// Keys written or removed from now on, including by other processes sharing the backend,
-    /// so caches above can drop what is stale. A lagging receiver should drop its whole cache.
-    fn changes(&self) -> broadcast::Receiver<Key>;
+    /// Changes from now on, including those by other processes sharing the backend, so caches
+    /// above can drop what is stale. A lagging receiver should treat it as [`Change::Resync`].
+    fn changes(&self) -> broadcast::Receiver<Change>;
 }
 
 /// A shared store.

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::{Key, Kind, Record, Store};
+use super::{Change, Key, Kind, Record, Store};
 use crate::Error;
 
 const METADATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("metadata_info");
@@ -27,7 +27,7 @@ pub struct RedbStore {
     path: PathBuf,
     writes: mpsc::UnboundedSender<Write>,
     writer: Option<std::thread::JoinHandle<()>>,
-    changes: broadcast::Sender<Key>,
+    changes: broadcast::Sender<Change>,
 }
 
 impl Drop for RedbStore {
@@ -198,7 +198,7 @@ impl Store for RedbStore {
         answer.await.map_err(|_| self.not_committed())?
     }
 
-    fn changes(&self) -> broadcast::Receiver<Key> {
+    fn changes(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
 }
@@ -207,7 +207,7 @@ impl Store for RedbStore {
 struct Writer {
     db: Arc<Database>,
     path: PathBuf,
-    changes: broadcast::Sender<Key>,
+    changes: broadcast::Sender<Change>,
 }
 
 /// What a write answers once its transaction is committed (or failed).
@@ -289,7 +289,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 for key in changed {
-                    let _ = self.changes.send(key);
+                    let _ = self.changes.send(Change::Key(key));
                 }
                 for answer in answers {
                     match answer {

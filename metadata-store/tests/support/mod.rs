@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use metadata_store::store::{Key, Kind, MemoryStore, Record, Store};
+use metadata_store::store::{Change, Key, Kind, MemoryStore, Record, Store};
 use metadata_store::Error;
 use tokio::sync::broadcast;
 
@@ -53,7 +53,7 @@ impl Store for TestStore {
         self.inner.remove_published_before(cutoff_ms).await
     }
 
-    fn changes(&self) -> broadcast::Receiver<Key> {
+    fn changes(&self) -> broadcast::Receiver<Change> {
         self.inner.changes()
     }
 }
