@@ -10,7 +10,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::validate::resolve;
-use crate::config::{Config, Limits};
+use metadata_store::grpc::MetadataApi;
+use metadata_store::store::{EtcdStore, MemoryStore, RedbStore, SharedStore};
+use metadata_store::Registry;
+
+use crate::config::{Config, Limits, MetadataBackend, MetadataConfig};
+use crate::metadata::Typing;
 use crate::runtime::Runtime;
 use crate::server::{serve, Handler};
 use crate::{admin, proxy};
@@ -21,6 +26,10 @@ pub struct Running {
     /// Bound addresses of the listeners, in configuration order (port 0 resolved).
     pub listeners: Vec<SocketAddr>,
     pub admin: Option<SocketAddr>,
+    /// The gRPC metadata API, when enabled.
+    pub metadata_grpc: Option<SocketAddr>,
+    /// The metadata store the gateway types calls with.
+    pub metadata: Arc<Registry>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -37,10 +46,36 @@ impl Running {
 
 /// Starts serving `config` (already validated).
 pub async fn start(config: Config) -> Result<Running, String> {
-    let runtime = Arc::new(Runtime::build(config)?);
+    let registry = open_metadata(&config.metadata).await?;
+    let typing = Arc::new(Typing::new(registry.clone()));
+    let runtime = Arc::new(Runtime::build(config, Some(typing))?);
     let limits = runtime.config.limits.clone();
     let (stop, _) = watch::channel(false);
     let mut tasks = Vec::new();
+    let stopped = |stop: &watch::Sender<bool>| {
+        let mut stopped = stop.subscribe();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let sweep = Duration::from_secs(runtime.config.metadata.sweep_interval_secs);
+    tasks.push(tokio::spawn(registry.clone().run(sweep, stopped(&stop))));
+    let mut metadata_grpc = None;
+    let grpc_address = &runtime.config.metadata.grpc_address;
+    if !grpc_address.is_empty() {
+        let listener = bind(grpc_address).await?;
+        metadata_grpc = Some(listener.local_addr().map_err(|e| e.to_string())?);
+        let api = MetadataApi::new(
+            registry.clone(),
+            runtime.config.metadata.publish_token.clone(),
+        );
+        let shutdown = stopped(&stop);
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = api.serve(listener, shutdown).await {
+                tracing::error!(error = %e, "the metadata gRPC listener failed");
+            }
+        }));
+    }
     let mut listeners = Vec::new();
     for l in &runtime.config.listeners {
         let listener = bind(&l.address).await?;
@@ -57,15 +92,18 @@ pub async fn start(config: Config) -> Result<Running, String> {
         let listener = bind(&runtime.config.admin.address).await?;
         admin_addr = Some(listener.local_addr().map_err(|e| e.to_string())?);
         let rt = Arc::clone(&runtime);
+        let served = Arc::new(listeners.clone());
         let handler: Handler = Arc::new(move |req| {
-            let response = admin::handle(&rt, &req);
-            Box::pin(async move { response })
+            let (rt, served) = (Arc::clone(&rt), Arc::clone(&served));
+            Box::pin(async move { admin::handle(&rt, &served, &req).await })
         });
         tasks.push(spawn(listener, handler, &limits, &stop));
     }
     Ok(Running {
         listeners,
         admin: admin_addr,
+        metadata_grpc,
+        metadata: registry,
         stop,
         tasks,
     })
@@ -89,6 +127,34 @@ fn spawn(
             let _ = stopped.wait_for(|s| *s).await;
         },
     ))
+}
+
+/// Opens the configured metadata backend.
+async fn open_metadata(config: &MetadataConfig) -> Result<Arc<Registry>, String> {
+    let store: SharedStore = match config.backend {
+        MetadataBackend::Memory => Arc::new(MemoryStore::new()),
+        MetadataBackend::Redb => {
+            let path = config.path.clone();
+            // Opening may repair a file left by a crash: keep it off the async threads.
+            let store = tokio::task::spawn_blocking(move || RedbStore::open(path))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("metadata.path: {e}"))?;
+            Arc::new(store)
+        }
+        MetadataBackend::Etcd => Arc::new(
+            EtcdStore::connect(&metadata_store::store::EtcdConfig {
+                endpoints: config.etcd.endpoints.clone(),
+                prefix: config.etcd.prefix.clone(),
+                timeout: Duration::from_millis(config.etcd.timeout_ms),
+            })
+            .map_err(|e| format!("metadata.etcd: {e}"))?,
+        ),
+    };
+    Ok(Arc::new(Registry::new(
+        store,
+        Duration::from_secs(config.ttl_secs),
+    )))
 }
 
 async fn bind(address: &str) -> Result<TcpListener, String> {

@@ -12,14 +12,18 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use metadata_store::grpc::{pb, MetadataServiceClient, ServiceDefinitionServiceClient};
 use serde_json::{json, Value as Json};
-use testkit::demo::DemoService;
+use testkit::demo::{self, DemoService};
 use tokio::net::TcpListener;
 
 use crate::config;
 
 const DEMO_CONFIG: &str = include_str!("../../configs/demo.yaml");
 const SERVICE: &str = "/demo/org.apache.dubbo.demo.DemoService";
+/// The provider's application and revision, as `configs/demo.yaml` names them.
+const APPLICATION: &str = "demo-provider";
+const REVISION: &str = "demo-r1";
 
 /// One call the demo shows, with the answer it must get.
 struct Call {
@@ -112,6 +116,16 @@ fn calls() -> Vec<Call> {
         post("unknown method", "nope", "[]", StatusCode::NOT_FOUND, |b| {
             b["error"]["code"] == "NOT_FOUND"
         }),
+        Call {
+            title: "no route written: typed by the metadata the provider published",
+            method: Method::POST,
+            path: format!("/{APPLICATION}/{}/echoUser", demo::INTERFACE),
+            body: Some(
+                r#"{"user": {"id": "7", "name": "bob", "age": 40, "email": "b@example.com"}}"#,
+            ),
+            status: StatusCode::OK,
+            check: |b| b["age"] == 41 && b["id"] == 7,
+        },
     ]
 }
 
@@ -123,10 +137,14 @@ pub async fn run(port: Option<u16>, self_test: bool) -> ExitCode {
             };
             let admin = running.admin.map_or_else(
                 || "disabled".to_owned(),
-                |a| format!("http://{a}/config_dump"),
+                |a| format!("http://{a}/config_dump, http://{a}/openapi.json"),
             );
+            let grpc = running
+                .metadata_grpc
+                .map_or_else(|| "disabled".to_owned(), |a| a.to_string());
             println!("Dubbo2 provider of org.apache.dubbo.demo.DemoService on dubbo://{provider}");
-            println!("gateway on http://{gateway}  (admin: {admin})\n");
+            println!("gateway on http://{gateway}  (admin: {admin})");
+            println!("metadata gRPC API (pixiu.pkg.metadata) on {grpc}\n");
             if self_test {
                 let code = self_test_calls(gateway).await;
                 running.shutdown().await;
@@ -176,14 +194,46 @@ async fn start(port: Option<u16>) -> Result<(crate::app::Running, SocketAddr), S
     let yaml = DEMO_CONFIG
         .replace("127.0.0.1:20880", &provider_addr.to_string())
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{gateway_port}"))
-        .replace("127.0.0.1:9901", "127.0.0.1:0");
+        .replace("127.0.0.1:9901", "127.0.0.1:0")
+        .replace("127.0.0.1:9902", "127.0.0.1:0");
     let config = config::from_figment(
         Figment::new().merge(Yaml::string(&yaml)),
         "configs/demo.yaml",
     )
     .map_err(|e| e.to_string())?;
     let running = crate::app::start(config).await?;
+    if let Some(grpc) = running.metadata_grpc {
+        publish_metadata(grpc).await?;
+    }
     Ok((running, provider_addr))
+}
+
+/// Publishes the provider's metadata through the gRPC API, as a Dubbo 3 provider does at start.
+async fn publish_metadata(grpc: SocketAddr) -> Result<(), String> {
+    let url = format!("http://{grpc}");
+    let failed = |e: &dyn std::fmt::Display| format!("publishing the demo's metadata: {e}");
+    let mut metadata = MetadataServiceClient::connect(url.clone())
+        .await
+        .map_err(|e| failed(&e))?;
+    metadata
+        .publish(pb::PublishMetadataRequest {
+            application_name: APPLICATION.into(),
+            revision: REVISION.into(),
+            metadata_info: demo::metadata_info(APPLICATION, REVISION),
+        })
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut definitions = ServiceDefinitionServiceClient::connect(url)
+        .await
+        .map_err(|e| failed(&e))?;
+    definitions
+        .publish(pb::PublishServiceDefinitionRequest {
+            identifier: demo::definition_identifier(APPLICATION),
+            service_definition: demo::service_definition(),
+        })
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok(())
 }
 
 async fn self_test_calls(gateway: SocketAddr) -> ExitCode {

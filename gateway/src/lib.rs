@@ -3,6 +3,8 @@
 //! * [`config`]: the configuration file (figment: YAML/TOML plus `GATEWAY_*` variables) and its
 //!   validation, every problem reported with its location.
 //! * [`runtime`]: a configuration compiled into routes, clusters and signatures.
+//! * [`metadata`]: calls typed by the Dubbo metadata providers publish into the embedded
+//!   store (served over gRPC by [`app`]); [`openapi`]: what is published, as OpenAPI 3.
 //! * [`proxy`]: one request end to end; [`errors`]: failures as HTTP responses, in one place.
 //! * [`server`]: hyper, HTTP/1.1 and h2c on one port, graceful shutdown; [`admin`]: `/live`,
 //!   `/ready`, `/config_dump`.
@@ -14,6 +16,8 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod errors;
+pub mod metadata;
+pub mod openapi;
 pub mod proxy;
 pub mod runtime;
 pub mod server;

@@ -11,13 +11,15 @@ use dubbo_codec::hessian::{java, Value};
 use http::request::Parts;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use http_bridge::dubbo2::{CallError, Connection, InFlight};
+use http_bridge::dubbo2::{CallError, Connection, Endpoint, InFlight};
 use http_bridge::mapping::{map_generic, parse_body, MappedCall, MappingError};
 use http_bridge::to_hessian::ToHessian;
 use http_bridge::to_json::to_json;
+use http_bridge::types::TypeRegistry;
 use serde_json::Value as Json;
 
 use crate::errors::{json_response, GatewayError};
+use crate::metadata::Wanted;
 use crate::runtime::{query_pairs, Matched, Runtime, Source, UpstreamCluster};
 
 /// Handles one request; never fails (errors are responses).
@@ -45,36 +47,6 @@ where
                 path: parts.uri.path().to_owned(),
             })?;
     let body = read_body(&parts.headers, body, rt.max_body_bytes).await?;
-    let (route, interface, method, call) = match matched {
-        Matched::WrongMethod { allowed } => return Err(GatewayError::MethodNotAllowed { allowed }),
-        Matched::Generic {
-            route,
-            interface,
-            method,
-        } => {
-            let json = parse_body(&body).map_err(bad_request)?;
-            let call = map_generic(
-                &method,
-                &json,
-                rt.overloads(&interface, &method),
-                &rt.registry,
-            )
-            .map_err(bad_request)?;
-            (route, interface, method, call)
-        }
-        Matched::Declared {
-            route,
-            interface,
-            call,
-            params,
-            vars,
-        } => {
-            let mapped = declared_args(rt, &parts, &vars, &body, params)?;
-            (route, interface.to_owned(), call.to_owned(), mapped)
-        }
-    };
-    let mut invocation =
-        Invocation::new(&interface, &method, &call.parameter_types, call.arguments);
     let header = |names: [&str; 2]| {
         names.iter().find_map(|n| {
             parts
@@ -84,15 +56,65 @@ where
                 .map(str::to_owned)
         })
     };
-    if let Some(version) =
-        header(["x-dubbo-version", "x-dubbo-service-version"]).or_else(|| route.version.clone())
-    {
+    let (route, interface, method, pending) = match matched {
+        Matched::WrongMethod { allowed } => return Err(GatewayError::MethodNotAllowed { allowed }),
+        Matched::Generic {
+            route,
+            interface,
+            method,
+        } => {
+            let json = parse_body(&body).map_err(bad_request)?;
+            (route, interface, method, Pending::Generic(json))
+        }
+        Matched::Declared {
+            route,
+            interface,
+            call,
+            params,
+            vars,
+        } => {
+            let mapped = declared_args(rt, &parts, &vars, &body, params)?;
+            (
+                route,
+                interface.to_owned(),
+                call.to_owned(),
+                Pending::Mapped(mapped),
+            )
+        }
+    };
+    let version =
+        header(["x-dubbo-version", "x-dubbo-service-version"]).or_else(|| route.version.clone());
+    let group = header(["x-dubbo-group", "x-dubbo-service-group"]).or_else(|| route.group.clone());
+
+    // The endpoint comes first: which revision it runs decides how the arguments are typed.
+    let (conn, _in_flight, endpoint) = connect(&route.cluster).await?;
+    let mut compiled = None;
+    let call = match pending {
+        Pending::Mapped(call) => call,
+        Pending::Generic(json) => {
+            if let Some(typing) = &rt.typing {
+                let wanted = Wanted {
+                    interface: &interface,
+                    method: &method,
+                    group: group.as_deref(),
+                    version: version.as_deref(),
+                };
+                compiled = typing.resolve(&endpoint.identity, wanted, rt).await?;
+            }
+            let (overloads, types) = match &compiled {
+                Some(c) => (c.overloads(&method), &c.types),
+                None => (rt.overloads(&interface, &method), &rt.registry),
+            };
+            map_generic(&method, &json, overloads, types).map_err(bad_request)?
+        }
+    };
+    let mut invocation =
+        Invocation::new(&interface, &method, &call.parameter_types, call.arguments);
+    if let Some(version) = version {
         invocation.attachments.insert("version", version.as_str());
         invocation.service_version = Some(version);
     }
-    if let Some(group) =
-        header(["x-dubbo-group", "x-dubbo-service-group"]).or_else(|| route.group.clone())
-    {
+    if let Some(group) = group {
         invocation.attachments.insert("group", group);
     }
     for name in &rt.propagate_headers {
@@ -100,12 +122,18 @@ where
             invocation.attachments.insert(name.as_str(), v);
         }
     }
-    let (conn, _in_flight) = connect(&route.cluster).await?;
     let reply = conn
         .call(invocation, route.timeout)
         .await
         .map_err(|e| call_error(e, route.timeout))?;
-    answer(rt, reply)
+    let types = compiled.as_ref().map_or(&rt.registry, |c| &c.types);
+    answer(rt, types, reply)
+}
+
+/// Arguments mapped already (declared routes), or a generic body still to be typed.
+enum Pending {
+    Mapped(MappedCall),
+    Generic(Json),
 }
 
 fn bad_request(e: MappingError) -> GatewayError {
@@ -195,7 +223,9 @@ fn declared_args(
 /// A connection to some endpoint of the cluster: up to three endpoints are tried when connects
 /// fail, since nothing was sent yet. Calls themselves are never retried (they may not be
 /// idempotent).
-async fn connect(upstream: &UpstreamCluster) -> Result<(Connection, InFlight), GatewayError> {
+async fn connect(
+    upstream: &UpstreamCluster,
+) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
     let attempts = upstream.cluster.endpoints().len().clamp(1, 3);
     let mut last = String::from("the cluster has no endpoints");
     for _ in 0..attempts {
@@ -204,7 +234,7 @@ async fn connect(upstream: &UpstreamCluster) -> Result<(Connection, InFlight), G
         };
         let in_flight = endpoint.start_call();
         match endpoint.pool.get().await {
-            Ok(conn) => return Ok((conn, in_flight)),
+            Ok(conn) => return Ok((conn, in_flight, endpoint)),
             Err(e) => last = e.to_string(),
         }
     }
@@ -231,12 +261,13 @@ fn call_error(e: CallError, timeout: Duration) -> GatewayError {
     }
 }
 
-fn answer(rt: &Runtime, reply: DubboResponse) -> Result<Response<Full<Bytes>>, GatewayError> {
+fn answer(
+    rt: &Runtime,
+    types: &TypeRegistry,
+    reply: DubboResponse,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
     match reply.outcome {
-        Outcome::Value(v) => Ok(json_response(
-            StatusCode::OK,
-            &to_json(&v, &rt.registry, rt.json),
-        )),
+        Outcome::Value(v) => Ok(json_response(StatusCode::OK, &to_json(&v, types, rt.json))),
         Outcome::Null => Ok(json_response(StatusCode::OK, &Json::Null)),
         Outcome::Exception(e) => Err(exception(&e)),
         Outcome::Error(message) => Err(status_error(reply.status, message)),

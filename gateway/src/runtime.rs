@@ -12,6 +12,7 @@ use http_bridge::to_json::JsonOptions;
 use http_bridge::types::{TypeRef, TypeRegistry};
 
 use crate::config::{self, validate::resolve, Config};
+use crate::metadata::Typing;
 
 /// Everything a request needs, built once per configuration.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub struct Runtime {
     pub json: JsonOptions,
     pub propagate_headers: Vec<http::HeaderName>,
     pub max_body_bytes: usize,
+    /// Types from published metadata, when a metadata store is running.
+    pub typing: Option<Arc<Typing>>,
 }
 
 #[derive(Debug)]
@@ -38,6 +41,8 @@ pub struct CompiledRoute {
     pub version: Option<String>,
     pub group: Option<String>,
     pub timeout: Duration,
+    /// Made by the gateway for an application its clusters know, not written in the config.
+    pub automatic: bool,
 }
 
 #[derive(Debug)]
@@ -92,14 +97,21 @@ pub enum Matched<'r> {
 impl Runtime {
     /// Compiles a configuration that `config::validate` accepted. Spawns the pools' keepalive
     /// tasks, so it must run inside the runtime.
-    pub fn build(config: Config) -> Result<Runtime, String> {
+    pub fn build(config: Config, typing: Option<Arc<Typing>>) -> Result<Runtime, String> {
         let mut clusters = HashMap::new();
         for c in &config.clusters {
-            let addrs = c
+            let endpoints = c
                 .endpoints
                 .iter()
-                .map(|e| resolve(e))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|e| {
+                    let (application, revision) = e.identity(c);
+                    let identity = dubbo2::DubboIdentity {
+                        application: application.map(Arc::from),
+                        revision: revision.map(Arc::from),
+                    };
+                    Ok((resolve(e.address())?, identity))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
             let pool = PoolConfig {
                 connections: c.connections_per_endpoint,
                 connect_timeout: Duration::from_millis(c.connect_timeout_ms),
@@ -112,7 +124,7 @@ impl Runtime {
                 config::LbPolicy::LeastRequest => dubbo2::LbPolicy::LeastRequest,
             };
             let upstream = UpstreamCluster {
-                cluster: Cluster::new(&c.name, &addrs, policy, &pool),
+                cluster: Cluster::with_identities(&c.name, &endpoints, policy, &pool),
                 timeout: Duration::from_millis(c.timeout_ms),
             };
             clusters.insert(c.name.clone(), Arc::new(upstream));
@@ -174,7 +186,34 @@ impl Runtime {
                 version: r.version.clone(),
                 group: r.group.clone(),
                 timeout,
+                automatic: false,
             });
+        }
+        // Every application the clusters' endpoints name is reachable at
+        // `POST /{application}/{interface}/{method}` without a route written for it; routes in
+        // the config come first.
+        for c in &config.clusters {
+            for e in &c.endpoints {
+                let Some(application) = e.identity(c).0 else {
+                    continue;
+                };
+                let prefix = format!("/{application}");
+                let taken = routes
+                    .iter()
+                    .any(|r| matches!(&r.kind, RouteKind::Generic { prefix: p } if *p == prefix));
+                if taken {
+                    continue;
+                }
+                let cluster = Arc::clone(&clusters[&c.name]);
+                routes.push(CompiledRoute {
+                    kind: RouteKind::Generic { prefix },
+                    timeout: cluster.timeout,
+                    cluster,
+                    version: None,
+                    group: None,
+                    automatic: true,
+                });
+            }
         }
         let mut services: HashMap<String, HashMap<String, Vec<MethodSig>>> = HashMap::new();
         for s in &config.services {
@@ -232,6 +271,7 @@ impl Runtime {
             },
             propagate_headers,
             max_body_bytes: config.limits.max_body_bytes,
+            typing,
             config,
         })
     }

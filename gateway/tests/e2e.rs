@@ -26,7 +26,7 @@ async fn demo_self_test_passes() {
     let (passed, failed) = gateway::demo::start_and_self_test()
         .await
         .expect("demo starts");
-    assert_eq!((passed, failed), (12, 0));
+    assert_eq!((passed, failed), (13, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,7 +296,7 @@ async fn headers_become_version_group_and_attachments() {
     let capture = capture_provider().await;
     let declared = "  - {method: POST, path: '/orders/{id}', cluster: cap, interface: demo.Orders, call: place, version: '2.0.0', params: [{from: path.id, type: long}, {from: header.x-user, type: java.lang.String}, {from: body.item, type: java.lang.String}, {from: query.qty, type: int}]}\n";
     // Declared routes go in the routes list, so this gateway's YAML is written out in full.
-    let yaml = format!("listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\nclusters: [{{name: cap, endpoints: ['{capture}']}}]\nroutes:\n  - {{application: cap, cluster: cap}}\n{declared}");
+    let yaml = format!("listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\nmetadata: {{backend: memory, grpc_address: ''}}\nclusters: [{{name: cap, endpoints: ['{capture}']}}]\nroutes:\n  - {{application: cap, cluster: cap}}\n{declared}");
     let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
         .unwrap_or_else(|e| panic!("{e}"));
     let running = gateway::app::start(config).await.expect("start");
@@ -349,7 +349,7 @@ async fn headers_become_version_group_and_attachments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_and_graceful_shutdown() {
     let slow = rust_provider(DemoService::slow(Duration::from_millis(500))).await;
-    let yaml = format!("listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: '127.0.0.1:0'}}\nclusters: [{{name: slow, endpoints: ['{slow}']}}]\nroutes: [{{application: slow, cluster: slow}}]\n");
+    let yaml = format!("listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: '127.0.0.1:0'}}\nmetadata: {{backend: memory, grpc_address: ''}}\nclusters: [{{name: slow, endpoints: ['{slow}']}}]\nroutes: [{{application: slow, cluster: slow}}]\n");
     let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
         .expect("valid");
     let running = gateway::app::start(config).await.expect("start");

@@ -103,6 +103,7 @@ async fn sigterm_lets_requests_in_flight_finish() {
         format!(
             "listeners: [{{name: http, address: '127.0.0.1:0'}}]\n\
              admin: {{address: ''}}\n\
+             metadata: {{backend: memory, grpc_address: ''}}\n\
              clusters: [{{name: demo, endpoints: ['{provider}']}}]\n\
              routes: [{{application: demo, cluster: demo}}]\n"
         ),

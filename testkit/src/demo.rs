@@ -115,3 +115,60 @@ impl Service for DemoService {
         self.dispatch(method, &args)
     }
 }
+
+/// The MetadataInfo JSON a Dubbo 3 provider of this service would publish for `application` at
+/// `revision` (the shape of `MetadataInfo`, as in Dubbo's own cache and ZooKeeper nodes).
+pub fn metadata_info(application: &str, revision: &str) -> String {
+    serde_json::json!({
+        "app": application,
+        "revision": revision,
+        "services": {
+            format!("{INTERFACE}:dubbo"): {
+                "name": INTERFACE,
+                "protocol": "dubbo",
+                "path": INTERFACE,
+                "params": {
+                    "side": "provider",
+                    "interface": INTERFACE,
+                    "application": application,
+                    "methods": "add,echo,echoUser,fail,listUsers,now,sayHello",
+                    "dubbo": "2.0.2",
+                }
+            }
+        }
+    })
+    .to_string()
+}
+
+/// The identifier its service definition is published under (Dubbo's metadata identifier).
+pub fn definition_identifier(application: &str) -> String {
+    format!("{INTERFACE}:::provider:{application}")
+}
+
+/// The FullServiceDefinition JSON of this service, as Dubbo 3 writes it.
+pub fn service_definition() -> String {
+    let method = |name: &str, params: &[&str], ret: &str| serde_json::json!({ "name": name, "parameterTypes": params, "returnType": ret });
+    serde_json::json!({
+        "canonicalName": INTERFACE,
+        "codeSource": "file:/demo/target/classes/",
+        "methods": [
+            method("sayHello", &["java.lang.String"], "java.lang.String"),
+            method("add", &["int", "int"], "int"),
+            method("echoUser", &[USER_CLASS], USER_CLASS),
+            method("listUsers", &["int"], &format!("java.util.List<{USER_CLASS}>")),
+            method("fail", &["java.lang.String"], "java.lang.String"),
+            method("now", &[], "java.util.Date"),
+            method("echo", &["java.lang.Object"], "java.lang.Object"),
+        ],
+        "types": [
+            { "type": USER_CLASS, "properties": {
+                "id": "long", "name": "java.lang.String", "age": "int", "email": "java.lang.String"
+            } },
+            { "type": "java.lang.String" },
+            { "type": "int" },
+            { "type": "long" },
+        ],
+        "parameters": { "interface": INTERFACE, "side": "provider" }
+    })
+    .to_string()
+}

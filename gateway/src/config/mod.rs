@@ -27,6 +27,7 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub services: Vec<Service>,
     pub types: Vec<TypeDecl>,
+    pub metadata: MetadataConfig,
 }
 
 impl Default for Config {
@@ -48,6 +49,72 @@ impl Default for Config {
             routes: Vec::new(),
             services: Vec::new(),
             types: Vec::new(),
+            metadata: MetadataConfig::default(),
+        }
+    }
+}
+
+/// The embedded metadata store: where published Dubbo metadata lives and where providers
+/// publish it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataConfig {
+    pub backend: MetadataBackend,
+    /// The redb file (backend `redb`).
+    pub path: String,
+    pub etcd: EtcdConfig,
+    /// Entries not republished for this long are removed.
+    pub ttl_secs: u64,
+    /// How often expired entries are looked for.
+    pub sweep_interval_secs: u64,
+    /// Where the gRPC metadata API listens (loopback by default); empty disables it.
+    pub grpc_address: String,
+    /// When set, Publish calls must carry `authorization: Bearer <token>`.
+    pub publish_token: Option<String>,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig {
+            backend: MetadataBackend::Redb,
+            path: "data/metadata.redb".into(),
+            etcd: EtcdConfig::default(),
+            ttl_secs: 24 * 60 * 60,
+            sweep_interval_secs: 60,
+            grpc_address: "127.0.0.1:9902".into(),
+            publish_token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MetadataBackend {
+    /// Embedded and durable: a publish is acknowledged once it is on disk.
+    #[default]
+    Redb,
+    /// Lost on restart; for tests and demos.
+    Memory,
+    /// Shared by every gateway instance pointing at the same cluster and prefix.
+    Etcd,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdConfig {
+    /// Members, `host:port` or `http://host:port`.
+    pub endpoints: Vec<String>,
+    /// Key prefix; instances sharing it share the store.
+    pub prefix: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for EtcdConfig {
+    fn default() -> Self {
+        EtcdConfig {
+            endpoints: vec!["127.0.0.1:2379".into()],
+            prefix: "/dubbo-gateway/metadata/".into(),
+            timeout_ms: 5000,
         }
     }
 }
@@ -116,8 +183,14 @@ pub enum LbPolicy {
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
     pub name: String,
-    /// Provider addresses, `host:port`.
-    pub endpoints: Vec<String>,
+    /// Provider addresses: `host:port`, or `{address, application, revision}`.
+    pub endpoints: Vec<EndpointConfig>,
+    /// The Dubbo application of the endpoints that do not name their own.
+    #[serde(default)]
+    pub application: Option<String>,
+    /// The metadata revision of the endpoints that do not name their own.
+    #[serde(default)]
+    pub revision: Option<String>,
     #[serde(default)]
     pub lb_policy: LbPolicy,
     #[serde(default = "defaults::connect_timeout_ms")]
@@ -132,6 +205,46 @@ pub struct Cluster {
     pub heartbeat_ms: u64,
     #[serde(default = "defaults::max_frame_bytes")]
     pub max_frame_bytes: usize,
+}
+
+/// A provider endpoint: an address alone, or with the application instance it is (the key to
+/// its published metadata).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum EndpointConfig {
+    Address(String),
+    Detailed(EndpointDetail),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointDetail {
+    pub address: String,
+    #[serde(default)]
+    pub application: Option<String>,
+    #[serde(default)]
+    pub revision: Option<String>,
+}
+
+impl EndpointConfig {
+    pub fn address(&self) -> &str {
+        match self {
+            EndpointConfig::Address(a) => a,
+            EndpointConfig::Detailed(d) => &d.address,
+        }
+    }
+
+    /// Its application and revision, falling back to the cluster's.
+    pub fn identity<'c>(&'c self, cluster: &'c Cluster) -> (Option<&'c str>, Option<&'c str>) {
+        let own = match self {
+            EndpointConfig::Address(_) => (None, None),
+            EndpointConfig::Detailed(d) => (d.application.as_deref(), d.revision.as_deref()),
+        };
+        (
+            own.0.or(cluster.application.as_deref()),
+            own.1.or(cluster.revision.as_deref()),
+        )
+    }
 }
 
 mod defaults {

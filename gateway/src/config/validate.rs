@@ -95,8 +95,20 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             );
         }
         for (j, e) in c.endpoints.iter().enumerate() {
-            if let Err(e) = resolve(e) {
-                bad(format!("clusters[{i}].endpoints[{j}]"), e);
+            let at = match e {
+                super::EndpointConfig::Address(_) => format!("clusters[{i}].endpoints[{j}]"),
+                super::EndpointConfig::Detailed(_) => {
+                    format!("clusters[{i}].endpoints[{j}].address")
+                }
+            };
+            if let Err(e) = resolve(e.address()) {
+                bad(at, e);
+            }
+            if let (None, Some(_)) = e.identity(c) {
+                bad(
+                    format!("clusters[{i}].endpoints[{j}]"),
+                    "a revision needs an application to belong to".into(),
+                );
             }
         }
         if c.timeout_ms == 0 || c.connect_timeout_ms == 0 {
@@ -118,6 +130,8 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             );
         }
     }
+
+    metadata(&config.metadata, &mut bad);
 
     for (i, r) in config.routes.iter().enumerate() {
         route(&format!("routes[{i}]"), r, &clusters, &mut bad);
@@ -153,6 +167,50 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         }
     }
     problems
+}
+
+fn metadata(m: &super::MetadataConfig, bad: &mut impl FnMut(String, String)) {
+    use super::MetadataBackend;
+    if m.backend == MetadataBackend::Redb && m.path.trim().is_empty() {
+        bad(
+            "metadata.path".into(),
+            "the redb backend needs a file path".into(),
+        );
+    }
+    if m.backend == MetadataBackend::Etcd {
+        if m.etcd.endpoints.is_empty() {
+            bad(
+                "metadata.etcd.endpoints".into(),
+                "the etcd backend needs at least one endpoint".into(),
+            );
+        }
+        if m.etcd.timeout_ms == 0 {
+            bad(
+                "metadata.etcd.timeout_ms".into(),
+                "must be greater than 0".into(),
+            );
+        }
+    }
+    if m.ttl_secs == 0 {
+        bad("metadata.ttl_secs".into(), "must be greater than 0".into());
+    }
+    if m.sweep_interval_secs == 0 {
+        bad(
+            "metadata.sweep_interval_secs".into(),
+            "must be greater than 0".into(),
+        );
+    }
+    if !m.grpc_address.is_empty() {
+        if let Err(e) = resolve(&m.grpc_address) {
+            bad("metadata.grpc_address".into(), e);
+        }
+    }
+    if m.publish_token.as_deref() == Some("") {
+        bad(
+            "metadata.publish_token".into(),
+            "an empty token would accept anyone; leave it out instead".into(),
+        );
+    }
 }
 
 fn route(at: &str, r: &Route, clusters: &HashSet<&str>, bad: &mut impl FnMut(String, String)) {

@@ -30,7 +30,7 @@ pub async fn rust_provider(service: DemoService) -> SocketAddr {
 
 /// A gateway with one generic route per cluster (`/{cluster}/{interface}/{method}`).
 pub async fn gateway(clusters: &[(&str, SocketAddr)], extra: &str) -> SocketAddr {
-    let mut yaml = String::from("listeners: [{name: http, address: '127.0.0.1:0'}]\nadmin: {address: ''}\nlimits: {max_body_bytes: 4096}\nclusters:\n");
+    let mut yaml = String::from("listeners: [{name: http, address: '127.0.0.1:0'}]\nadmin: {address: ''}\nmetadata: {backend: memory, grpc_address: ''}\nlimits: {max_body_bytes: 4096}\nclusters:\n");
     for (name, addr) in clusters {
         yaml.push_str(&format!("  - {{name: {name}, endpoints: ['{addr}'], timeout_ms: 300, connect_timeout_ms: 300}}\n"));
     }

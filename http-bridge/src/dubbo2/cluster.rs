@@ -16,10 +16,20 @@ pub enum LbPolicy {
     LeastRequest,
 }
 
-/// One provider endpoint: its pool and the calls it is carrying.
+/// Which Dubbo application instance an endpoint is, as service discovery (an xDS endpoint's
+/// `filter_metadata["dubbo"]`, or the config) says: the key to its published metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DubboIdentity {
+    pub application: Option<Arc<str>>,
+    /// The metadata revision the instance runs.
+    pub revision: Option<Arc<str>>,
+}
+
+/// One provider endpoint: its pool, the calls it is carrying, and who it is.
 #[derive(Debug)]
 pub struct Endpoint {
     pub pool: Arc<EndpointPool>,
+    pub identity: DubboIdentity,
     in_flight: AtomicUsize,
 }
 
@@ -60,11 +70,26 @@ impl Cluster {
         policy: LbPolicy,
         pool: &PoolConfig,
     ) -> Cluster {
-        let endpoints = addrs
+        let endpoints: Vec<_> = addrs
             .iter()
-            .map(|&a| {
+            .map(|&a| (a, DubboIdentity::default()))
+            .collect();
+        Self::with_identities(name, &endpoints, policy, pool)
+    }
+
+    /// A cluster whose endpoints say which application instance (and revision) they are.
+    pub fn with_identities(
+        name: &str,
+        endpoints: &[(std::net::SocketAddr, DubboIdentity)],
+        policy: LbPolicy,
+        pool: &PoolConfig,
+    ) -> Cluster {
+        let endpoints = endpoints
+            .iter()
+            .map(|(a, identity)| {
                 Arc::new(Endpoint {
-                    pool: EndpointPool::new(a, pool.clone()),
+                    pool: EndpointPool::new(*a, pool.clone()),
+                    identity: identity.clone(),
                     in_flight: AtomicUsize::new(0),
                 })
             })

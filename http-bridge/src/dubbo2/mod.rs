@@ -5,6 +5,6 @@ mod cluster;
 mod connection;
 mod pool;
 
-pub use cluster::{Cluster, Endpoint, InFlight, LbPolicy};
+pub use cluster::{Cluster, DubboIdentity, Endpoint, InFlight, LbPolicy};
 pub use connection::{CallError, Connection};
 pub use pool::{EndpointPool, PoolConfig};
