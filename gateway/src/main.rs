@@ -95,7 +95,12 @@ async fn run(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(listeners = ?running.listeners, admin = ?running.admin, "gateway serving");
+    tracing::info!(
+        listeners = ?running.listeners,
+        admin = ?running.admin,
+        metadata_grpc = ?running.metadata_grpc,
+        "gateway serving"
+    );
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
     running.shutdown().await;
