@@ -186,16 +186,20 @@ async fn start(port: Option<u16>) -> Result<(crate::app::Running, SocketAddr), S
         std::future::pending(),
     ));
 
+    // Well-known ports when free (so the docs' examples work), else any; tests pass `Some(0)`.
+    let free = |p: u16| port != Some(0) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
     let gateway_port = match port {
         Some(p) => p,
-        None if std::net::TcpListener::bind("127.0.0.1:8080").is_ok() => 8080,
+        None if free(8080) => 8080,
         None => 0,
     };
+    let admin_port = if free(9901) { 9901 } else { 0 };
+    let grpc_port = if free(9902) { 9902 } else { 0 };
     let yaml = DEMO_CONFIG
         .replace("127.0.0.1:20880", &provider_addr.to_string())
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{gateway_port}"))
-        .replace("127.0.0.1:9901", "127.0.0.1:0")
-        .replace("127.0.0.1:9902", "127.0.0.1:0");
+        .replace("127.0.0.1:9901", &format!("127.0.0.1:{admin_port}"))
+        .replace("127.0.0.1:9902", &format!("127.0.0.1:{grpc_port}"));
     let config = config::from_figment(
         Figment::new().merge(Yaml::string(&yaml)),
         "configs/demo.yaml",
