@@ -120,10 +120,12 @@ pub fn map_generic(
         return positional(sig, values, registry);
     }
     match body {
-        Json::Array(values) => match choose(method, overloads, values.len())? {
-            Some(sig) => positional(sig, values, registry),
-            None => inferred(values, registry),
-        },
+        Json::Array(values) => {
+            if choose(method, overloads, values.len())?.is_none() {
+                return inferred(values, registry);
+            }
+            by_shape(overloads, values, registry)
+        }
         Json::Object(fields) => {
             if fields.is_empty() {
                 return map_generic(method, &Json::Array(Vec::new()), overloads, registry);
@@ -253,6 +255,96 @@ fn choose<'s>(
                 expected: arities.join(" or "),
                 got: count,
             })
+        }
+    }
+}
+
+/// Among the overloads taking as many arguments as given, the one the JSON fits best: the most
+/// arguments whose JSON kind is the type's natural one (a string for `String`, a number for
+/// `long`, ...) first, published order breaking ties; one whose conversion fails is passed over
+/// for the next. When none converts, the best fit's error is the answer.
+fn by_shape(
+    overloads: &[MethodSig],
+    values: &[Json],
+    registry: &TypeRegistry,
+) -> Result<MappedCall, MappingError> {
+    let mut candidates: Vec<(usize, &MethodSig)> = overloads
+        .iter()
+        .filter(|s| s.params.len() == values.len())
+        .map(|s| {
+            let fit = s
+                .params
+                .iter()
+                .zip(values)
+                .filter(|(p, v)| natural_fit(&p.ty, v, registry))
+                .count();
+            (fit, s)
+        })
+        .collect();
+    candidates.sort_by_key(|(fit, _)| std::cmp::Reverse(*fit));
+    let mut first_error = None;
+    for (_, sig) in candidates {
+        match positional(sig, values, registry) {
+            Ok(call) => return Ok(call),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(MappingError::Shape))
+}
+
+/// Whether `json` is the kind of JSON value `ty` is naturally written as.
+fn natural_fit(ty: &TypeRef, json: &Json, registry: &TypeRegistry) -> bool {
+    let name = match ty {
+        TypeRef::Array(inner) if inner.name() == Some("byte") => return json.is_string(),
+        TypeRef::Array(_) => return json.is_array(),
+        TypeRef::Named { name, .. } => name.as_str(),
+    };
+    let simple = name.rsplit('.').next().unwrap_or(name);
+    match json {
+        Json::Null => !matches!(
+            name,
+            "int" | "long" | "short" | "byte" | "double" | "float" | "boolean" | "char"
+        ),
+        Json::Bool(_) => matches!(simple, "boolean" | "Boolean"),
+        Json::Number(_) => matches!(
+            simple,
+            "int"
+                | "long"
+                | "short"
+                | "byte"
+                | "double"
+                | "float"
+                | "Integer"
+                | "Long"
+                | "Short"
+                | "Byte"
+                | "Double"
+                | "Float"
+                | "BigDecimal"
+                | "BigInteger"
+                | "Number"
+        ),
+        Json::String(_) => {
+            matches!(simple, "String" | "char" | "Character" | "CharSequence")
+                || registry.enum_constants(name).is_some()
+        }
+        Json::Array(_) => matches!(
+            simple,
+            "List"
+                | "ArrayList"
+                | "LinkedList"
+                | "Collection"
+                | "Set"
+                | "HashSet"
+                | "LinkedHashSet"
+                | "TreeSet"
+                | "Iterable"
+        ),
+        Json::Object(_) => {
+            matches!(simple, "Map" | "HashMap" | "LinkedHashMap" | "TreeMap")
+                || registry.class(name).is_some()
         }
     }
 }

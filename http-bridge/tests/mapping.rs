@@ -129,6 +129,30 @@ fn explicit_types_choose_the_overload() {
 }
 
 #[test]
+fn same_arity_overloads_are_chosen_by_shape() {
+    // As Dubbo definitions list them: no names, one argument each.
+    let overloads = [
+        sig("find", &[(None, "long")]),
+        sig("find", &[(None, "java.lang.String")]),
+        sig("find", &[(None, "java.util.List<java.lang.Long>")]),
+        sig(
+            "find",
+            &[(None, "java.util.Map<java.lang.String, java.lang.Long>")],
+        ),
+    ];
+    let pick = |body| map("find", body, &overloads).expect("maps").parameter_types;
+    assert_eq!(pick(json!([7])), "J");
+    assert_eq!(pick(json!(["bob"])), "Ljava/lang/String;");
+    // A numeric string could be a long, but a String is its natural type.
+    assert_eq!(pick(json!(["7"])), "Ljava/lang/String;");
+    assert_eq!(pick(json!([[1, 2]])), "Ljava/util/List;");
+    assert_eq!(pick(json!([{"a": 1}])), "Ljava/util/Map;");
+    // No overload fits: the best fit's conversion error is the answer.
+    let err = map("find", json!([true]), &overloads).expect_err("no fit");
+    assert!(err.to_string().contains("arg0"), "{err}");
+}
+
+#[test]
 fn unnamed_parameters_are_arg0_arg1() {
     let unnamed = [sig("m", &[(None, "int"), (None, "java.lang.String")])];
     let call = map("m", json!({"arg1": "s", "arg0": 1}), &unnamed).expect("maps");
