@@ -9,7 +9,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::json;
 
-use crate::errors::json_response;
+use crate::errors::{json_response, GatewayError};
 use crate::openapi;
 use crate::runtime::{RouteKind, Runtime};
 
@@ -27,15 +27,52 @@ pub async fn handle<B>(
             StatusCode::OK,
             &json!({ "config": rt.config, "automatic_routes": automatic_routes(rt) }),
         ),
+        "/metadata" => match metadata_summary(rt).await {
+            Ok(summary) => json_response(StatusCode::OK, &summary),
+            Err(e) => e.into_response(),
+        },
         "/openapi.json" => match openapi::document(rt, listeners).await {
             Ok(doc) => json_response(StatusCode::OK, &doc),
             Err(e) => e.into_response(),
         },
         other => json_response(
             StatusCode::NOT_FOUND,
-            &json!({ "error": { "code": "NOT_FOUND", "message": format!("no admin endpoint {other}; try /live, /ready, /config_dump or /openapi.json") } }),
+            &json!({ "error": { "code": "NOT_FOUND", "message": format!("no admin endpoint {other}; try /live, /ready, /config_dump, /metadata or /openapi.json") } }),
         ),
     }
+}
+
+/// What the metadata store holds and its counters since start.
+async fn metadata_summary(rt: &Runtime) -> Result<serde_json::Value, GatewayError> {
+    let Some(typing) = &rt.typing else {
+        return Ok(json!({ "enabled": false }));
+    };
+    let registry = &typing.registry;
+    let all = registry
+        .all_metadata()
+        .await
+        .map_err(|e| GatewayError::Unavailable(format!("metadata store: {e}")))?;
+    let revisions: Vec<_> = all
+        .iter()
+        .map(|e| {
+            json!({
+                "application": e.view.application,
+                "revision": e.view.revision,
+                "published_at_ms": e.record.published_at_ms,
+                "services": e.view.services.keys().collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let s = registry.stats();
+    Ok(json!({
+        "enabled": true,
+        "ttl_secs": registry.ttl().as_secs(),
+        "stats": {
+            "publishes": s.publishes, "conflicts": s.conflicts, "lookups": s.lookups,
+            "misses": s.misses, "expired": s.expired,
+        },
+        "revisions": revisions,
+    }))
 }
 
 /// The generic routes the gateway made for applications its clusters know.

@@ -7,7 +7,7 @@
 //!   store (served over gRPC by [`app`]); [`openapi`]: what is published, as OpenAPI 3.
 //! * [`proxy`]: one request end to end; [`errors`]: failures as HTTP responses, in one place.
 //! * [`server`]: hyper, HTTP/1.1 and h2c on one port, graceful shutdown; [`admin`]: `/live`,
-//!   `/ready`, `/config_dump`.
+//!   `/ready`, `/config_dump`, `/metadata`, `/openapi.json`.
 //! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo.
 #![forbid(unsafe_code)]
 

@@ -196,6 +196,20 @@ async fn calls_typed_by_published_metadata() {
     let (status, _) = post(gw.http, &format!("/nobody/{SERVICE}/sayHello"), "[]").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // The admin API lists what is published, with the store's counters.
+    let (status, summary) = send(gw.admin, Method::GET, "/metadata", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(summary["stats"]["publishes"], 4);
+    assert_eq!(summary["stats"]["conflicts"], 0);
+    let mut apps: Vec<&str> = summary["revisions"]
+        .as_array()
+        .expect("revisions")
+        .iter()
+        .filter_map(|r| r["application"].as_str())
+        .collect();
+    apps.sort_unstable();
+    assert_eq!(apps, ["npm-provider", "rust-provider"]);
+
     // The OpenAPI document describes both applications' methods and their classes.
     let (status, doc) = send(gw.admin, Method::GET, "/openapi.json", "").await;
     assert_eq!(status, StatusCode::OK);
