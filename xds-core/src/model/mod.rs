@@ -1,0 +1,29 @@
+//! The validated domain model: xDS resources converted from their wire types with typed errors
+//! that say which resource and which field are at fault.
+
+pub mod matchers;
+pub mod route;
+
+use std::time::Duration;
+
+use envoy_types::pb::google::protobuf;
+
+pub use route::{
+    Action, ClusterChoice, Domain, DubboRoute, Forward, HashOn, HashPolicy, PathMatch, Redirect,
+    RetryPolicy, Route, RouteConfig, RouteMatch, VirtualHost, WeightedCluster,
+};
+
+/// A protobuf duration; negative ones count as zero.
+pub(crate) fn duration(d: &protobuf::Duration) -> Duration {
+    let secs = u64::try_from(d.seconds).unwrap_or(0);
+    let nanos = u32::try_from(d.nanos).unwrap_or(0).min(999_999_999);
+    Duration::new(secs, nanos)
+}
+
+/// A string field of a `google.protobuf.Struct` (filter metadata).
+pub(crate) fn string_field(s: &protobuf::Struct, name: &str) -> Option<String> {
+    match s.fields.get(name).and_then(|v| v.kind.as_ref()) {
+        Some(protobuf::value::Kind::StringValue(v)) if !v.is_empty() => Some(v.clone()),
+        _ => None,
+    }
+}
