@@ -23,10 +23,17 @@ pub async fn handle<B>(
         // Serving implies the configuration is loaded, every listener bound and the metadata
         // store open.
         "/ready" => json_response(StatusCode::OK, &json!({ "ready": true })),
-        "/config_dump" => json_response(
-            StatusCode::OK,
-            &json!({ "config": rt.config, "automatic_routes": automatic_routes(rt) }),
-        ),
+        "/config_dump" => {
+            let mut config = rt.config.clone();
+            // The admin API is often reachable by probes and dashboards: no secrets in it.
+            if config.metadata.publish_token.is_some() {
+                config.metadata.publish_token = Some("<redacted>".into());
+            }
+            json_response(
+                StatusCode::OK,
+                &json!({ "config": config, "automatic_routes": automatic_routes(rt) }),
+            )
+        }
         "/metadata" => match metadata_summary(rt).await {
             Ok(summary) => json_response(StatusCode::OK, &summary),
             Err(e) => e.into_response(),
@@ -48,16 +55,16 @@ async fn metadata_summary(rt: &Runtime) -> Result<serde_json::Value, GatewayErro
         return Ok(json!({ "enabled": false }));
     };
     let registry = &typing.registry;
-    let all = registry
-        .all_metadata()
-        .await
-        .map_err(|e| GatewayError::Unavailable(format!("metadata store: {e}")))?;
+    let all = registry.all_metadata().await.map_err(|e| {
+        tracing::warn!(error = %e, "metadata listing failed");
+        GatewayError::Unavailable("the metadata store cannot answer; retry later".into())
+    })?;
     let revisions: Vec<_> = all
         .iter()
-        .map(|e| {
+        .map(|(revision, e)| {
             json!({
                 "application": e.view.application,
-                "revision": e.view.revision,
+                "revision": revision,
                 "published_at_ms": e.record.published_at_ms,
                 "services": e.view.services.keys().collect::<Vec<_>>(),
             })

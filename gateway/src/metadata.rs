@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use http_bridge::dubbo2::DubboIdentity;
@@ -34,7 +35,14 @@ impl CompiledService {
 pub struct Typing {
     pub registry: Arc<Registry>,
     compiled: DashMap<String, (Arc<Entry<ServiceDefinition>>, Arc<CompiledService>)>,
+    /// Keys found absent recently: an endpoint whose provider publishes nothing must not cost
+    /// a backend read per call. Bounded by the endpoints and services the gateway knows.
+    absent: DashMap<String, (Instant, u64)>,
 }
+
+/// How long "nothing published" is believed before the backend is asked again (unless the store
+/// changes first).
+const ABSENT_FOR: Duration = Duration::from_secs(1);
 
 /// What the caller asked for, to find the service in a revision.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +58,7 @@ impl Typing {
         Typing {
             registry,
             compiled: DashMap::new(),
+            absent: DashMap::new(),
         }
     }
 
@@ -67,9 +76,24 @@ impl Typing {
         else {
             return Ok(None);
         };
-        let unavailable = |e: metadata_store::Error| {
-            GatewayError::Unavailable(format!("the metadata store cannot answer: {e}"))
+        let unavailable = |e: metadata_store::Error| match e {
+            metadata_store::Error::Corrupt(_) => {
+                tracing::error!(error = %e, "stored metadata is unreadable");
+                GatewayError::BadGateway(
+                    "the metadata published for this provider is unreadable".into(),
+                )
+            }
+            _ => {
+                tracing::warn!(error = %e, "metadata store unavailable");
+                GatewayError::Unavailable("the metadata store cannot answer; retry later".into())
+            }
         };
+        // Read before the lookups: a change during them makes their "absent" stale at once.
+        let generation = self.registry.generation();
+        let info_key = format!("{application}\0{revision}");
+        if self.recently_absent(&info_key) {
+            return Ok(None);
+        }
         let Some(info) = self
             .registry
             .metadata(application, revision)
@@ -77,6 +101,7 @@ impl Typing {
             .map_err(unavailable)?
         else {
             tracing::debug!(%application, %revision, "no metadata published; types from config or inference");
+            self.absent.insert(info_key, (Instant::now(), generation));
             return Ok(None);
         };
         let service = info
@@ -97,6 +122,9 @@ impl Typing {
                 ))
             })?;
         let identifier = service.definition_identifier(application);
+        if self.recently_absent(&identifier) {
+            return Ok(None);
+        }
         let Some(definition) = self
             .registry
             .definition(&identifier)
@@ -104,11 +132,20 @@ impl Typing {
             .map_err(unavailable)?
         else {
             tracing::debug!(%identifier, "no service definition published");
+            self.absent.insert(identifier, (Instant::now(), generation));
             return Ok(None);
         };
-        let compiled = match self.compiled.get(&identifier) {
-            Some(hit) if Arc::ptr_eq(&hit.0, &definition) => hit.1.clone(),
-            _ => {
+        // The guard of `get` must be gone before `insert` on the same shard (DashMap locks are
+        // not re-entrant), hence the two steps.
+        let cached = self.compiled.get(&identifier).and_then(|hit| {
+            let (entry, compiled) = hit.value();
+            // The same content under a new entry (a refresh, a cache resync) compiles the same.
+            (Arc::ptr_eq(entry, &definition) || entry.record.value == definition.record.value)
+                .then(|| compiled.clone())
+        });
+        let compiled = match cached {
+            Some(compiled) => compiled,
+            None => {
                 let compiled = Arc::new(compile(&definition.view, config));
                 self.compiled
                     .insert(identifier, (definition.clone(), compiled.clone()));
@@ -122,6 +159,15 @@ impl Typing {
             )));
         }
         Ok(Some(compiled))
+    }
+}
+
+impl Typing {
+    fn recently_absent(&self, key: &str) -> bool {
+        let generation = self.registry.generation();
+        self.absent
+            .get(key)
+            .is_some_and(|seen| seen.1 == generation && seen.0.elapsed() < ABSENT_FOR)
     }
 }
 

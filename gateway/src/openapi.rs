@@ -23,10 +23,10 @@ pub async fn document(rt: &Runtime, listeners: &[SocketAddr]) -> Result<Json, Ga
         |e: metadata_store::Error| GatewayError::Unavailable(format!("metadata store: {e}"));
     let mut all = registry.all_metadata().await.map_err(unavailable)?;
     // The newest revision of an application describes a path when several publish it.
-    all.sort_by_key(|e| std::cmp::Reverse(e.record.published_at_ms));
+    all.sort_by_key(|(_, e)| std::cmp::Reverse(e.record.published_at_ms));
     let mut paths = BTreeMap::new();
     let mut schemas = BTreeMap::new();
-    for entry in &all {
+    for (_, entry) in &all {
         let info = &entry.view;
         for service in info.services.values() {
             if service.protocol.as_deref().is_some_and(|p| p != "dubbo") {
@@ -126,7 +126,8 @@ fn operation(
         }
     }
     json!({
-        "operationId": format!("{application}.{}.{}", service.name, method.name),
+        // Unique even when application names hold dots: the path itself.
+        "operationId": format!("{application}/{}/{}", service.name, method.name),
         "tags": [service.name],
         "summary": format!("{}({}) → {}", method.name, method.parameter_types.join(", "), method.return_type),
         "description": if overloads > 1 {
@@ -177,6 +178,21 @@ fn add_schemas(def: &ServiceDefinition, schemas: &mut BTreeMap<String, Json>) {
             );
         }
     }
+}
+
+/// OpenAPI component names allow `[a-zA-Z0-9._-]` only: inner classes (`a.B$C`) and the like
+/// get `_` for the rest.
+fn component_key(class: &str) -> String {
+    class
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The JSON schema of a Java type, by the gateway's JSON conventions (docs/http-mapping.md).
@@ -232,7 +248,7 @@ fn schema_of(t: &TypeRef) -> Json {
             }
             "java.util.concurrent.CompletableFuture" => element(0),
             other if other.starts_with("java.") => json!({}),
-            other => json!({ "$ref": format!("#/components/schemas/{other}") }),
+            other => json!({ "$ref": format!("#/components/schemas/{}", component_key(other)) }),
         },
     }
 }

@@ -171,6 +171,27 @@ async fn calls_typed_by_published_metadata() {
         "{body}"
     );
 
+    // Republishing (same content: a refresh; then different content) keeps calls working: the
+    // compiled definition is reused or rebuilt, never deadlocked on.
+    publish(gw.grpc, "rust-provider", "r7", demo::service_definition()).await;
+    let again = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        post(gw.http, &rust_path, &named_user),
+    )
+    .await
+    .expect("a call after a refresh answers");
+    assert_eq!(again.0, StatusCode::OK, "{}", again.1);
+    let changed =
+        demo::service_definition().replace("\"returnType\":\"int\"", "\"returnType\":\"long\"");
+    publish(gw.grpc, "rust-provider", "r7", changed).await;
+    let again = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        post(gw.http, &rust_path, &named_user),
+    )
+    .await
+    .expect("a call after a change answers");
+    assert_eq!(again.0, StatusCode::OK, "{}", again.1);
+
     // Positional arguments work as well, typed the same way.
     let (status, body) = post(gw.http, &rust_path, &json!([user]).to_string()).await;
     assert_eq!((status, &body["id"]), (StatusCode::OK, &json!(7)));
@@ -199,8 +220,8 @@ async fn calls_typed_by_published_metadata() {
     // The admin API lists what is published, with the store's counters.
     let (status, summary) = send(gw.admin, Method::GET, "/metadata", "").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(summary["stats"]["publishes"], 4);
-    assert_eq!(summary["stats"]["conflicts"], 0);
+    assert_eq!(summary["stats"]["publishes"], 8);
+    assert_eq!(summary["stats"]["conflicts"], 1, "the changed definition");
     let mut apps: Vec<&str> = summary["revisions"]
         .as_array()
         .expect("revisions")

@@ -8,7 +8,8 @@
 //!
 //! Types come from the method's signature when one is known (route config, or later the
 //! metadata store), else from pixiu's `types`, else from the JSON itself (documented inference).
-//! Overloads are chosen by argument count, then by names for named arguments.
+//! Overloads are chosen by argument count, then by the shape of the JSON (positional) or by the
+//! names that cover the fields (named).
 
 use dubbo_codec::hessian::Value;
 use serde_json::Value as Json;
@@ -135,13 +136,16 @@ pub fn map_generic(
                     method: method.to_owned(),
                 });
             }
+            // Among the overloads whose names cover the fields, the one leaving fewest
+            // parameters out (`{"arg0": x}` calls `f(a)`, not `f(a, b)` with a null `b`).
             let sig = overloads
                 .iter()
-                .find(|s| {
+                .filter(|s| {
                     fields
                         .keys()
                         .all(|k| (0..s.params.len()).any(|i| s.param_name(i) == *k))
                 })
+                .min_by_key(|s| s.params.len().saturating_sub(fields.len()))
                 .ok_or_else(|| {
                     let sig = &overloads[0];
                     let unknown = fields
@@ -301,50 +305,51 @@ fn natural_fit(ty: &TypeRef, json: &Json, registry: &TypeRegistry) -> bool {
         TypeRef::Array(_) => return json.is_array(),
         TypeRef::Named { name, .. } => name.as_str(),
     };
-    let simple = name.rsplit('.').next().unwrap_or(name);
+    // Fully qualified: a user's `org.x.String` is not `java.lang.String`.
+    let java = |simple: &[&str]| {
+        ["java.lang.", "java.util.", "java.math."]
+            .iter()
+            .find_map(|package| name.strip_prefix(package))
+            .is_some_and(|s| simple.contains(&s))
+    };
+    let primitive = |names: &[&str]| names.contains(&name);
     match json {
-        Json::Null => !matches!(
-            name,
-            "int" | "long" | "short" | "byte" | "double" | "float" | "boolean" | "char"
-        ),
-        Json::Bool(_) => matches!(simple, "boolean" | "Boolean"),
-        Json::Number(_) => matches!(
-            simple,
-            "int"
-                | "long"
-                | "short"
-                | "byte"
-                | "double"
-                | "float"
-                | "Integer"
-                | "Long"
-                | "Short"
-                | "Byte"
-                | "Double"
-                | "Float"
-                | "BigDecimal"
-                | "BigInteger"
-                | "Number"
-        ),
+        Json::Null => !primitive(&[
+            "int", "long", "short", "byte", "double", "float", "boolean", "char",
+        ]),
+        Json::Bool(_) => primitive(&["boolean"]) || java(&["Boolean"]),
+        Json::Number(_) => {
+            primitive(&["int", "long", "short", "byte", "double", "float"])
+                || java(&[
+                    "Integer",
+                    "Long",
+                    "Short",
+                    "Byte",
+                    "Double",
+                    "Float",
+                    "BigDecimal",
+                    "BigInteger",
+                    "Number",
+                ])
+        }
         Json::String(_) => {
-            matches!(simple, "String" | "char" | "Character" | "CharSequence")
+            primitive(&["char"])
+                || java(&["String", "Character", "CharSequence"])
                 || registry.enum_constants(name).is_some()
         }
-        Json::Array(_) => matches!(
-            simple,
-            "List"
-                | "ArrayList"
-                | "LinkedList"
-                | "Collection"
-                | "Set"
-                | "HashSet"
-                | "LinkedHashSet"
-                | "TreeSet"
-                | "Iterable"
-        ),
+        Json::Array(_) => java(&[
+            "List",
+            "ArrayList",
+            "LinkedList",
+            "Collection",
+            "Set",
+            "HashSet",
+            "LinkedHashSet",
+            "TreeSet",
+            "Iterable",
+        ]),
         Json::Object(_) => {
-            matches!(simple, "Map" | "HashMap" | "LinkedHashMap" | "TreeMap")
-                || registry.class(name).is_some()
+            java(&["Map", "HashMap", "LinkedHashMap", "TreeMap"]) || registry.class(name).is_some()
         }
     }
 }

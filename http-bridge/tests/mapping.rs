@@ -147,6 +147,15 @@ fn same_arity_overloads_are_chosen_by_shape() {
     assert_eq!(pick(json!(["7"])), "Ljava/lang/String;");
     assert_eq!(pick(json!([[1, 2]])), "Ljava/util/List;");
     assert_eq!(pick(json!([{"a": 1}])), "Ljava/util/Map;");
+    // Named, unnamed parameters: the overload the fields cover with nothing left out.
+    let pair = [
+        sig("f", &[(None, "java.lang.String"), (None, "int")]),
+        sig("f", &[(None, "java.lang.String")]),
+    ];
+    let call = map("f", json!({"arg0": "x"}), &pair).expect("maps");
+    assert_eq!(call.parameter_types, "Ljava/lang/String;");
+    let call = map("f", json!({"arg0": "x", "arg1": 2}), &pair).expect("maps");
+    assert_eq!(call.parameter_types, "Ljava/lang/String;I");
     // No overload fits: the best fit's conversion error is the answer.
     let err = map("find", json!([true]), &overloads).expect_err("no fit");
     assert!(err.to_string().contains("arg0"), "{err}");

@@ -26,4 +26,4 @@ mod registry;
 pub mod store;
 
 pub use error::Error;
-pub use registry::{Entry, Outcome, Registry, Stats, DEFAULT_TTL};
+pub use registry::{check_key_part, Entry, Outcome, Registry, Stats, DEFAULT_TTL, MAX_VALUE_BYTES};

@@ -21,6 +21,9 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest accepted application name, revision or identifier, in bytes.
 const MAX_KEY_BYTES: usize = 512;
 
+/// Largest accepted published value (etcd refuses requests over 1.5 MiB by default).
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
 /// What a publish did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -87,6 +90,9 @@ pub struct Registry {
     ttl_ms: u64,
     cache: DashMap<Key, Slot>,
     counters: Counters,
+    /// Moves on every change this registry sees (its publishes and sweeps, and the backend's
+    /// change events), so callers can tell whether what they learned is still current.
+    generation: AtomicU64,
 }
 
 impl Registry {
@@ -101,6 +107,7 @@ impl Registry {
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             cache: DashMap::new(),
             counters: Counters::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -134,12 +141,27 @@ impl Registry {
     }
 
     async fn publish(&self, key: Key, json: &str) -> Result<Outcome, Error> {
+        if json.len() > MAX_VALUE_BYTES {
+            return Err(Error::Invalid {
+                what: match key.kind() {
+                    Kind::Metadata => "metadata_info",
+                    Kind::Definition => "service_definition",
+                },
+                reason: format!(
+                    "{} bytes is over the limit of {MAX_VALUE_BYTES}",
+                    json.len()
+                ),
+            });
+        }
         let record = Record::new(json, self.clock.now_ms());
         let previous = self.store.put(&key, record).await?;
         self.cache.remove(&key);
+        self.generation.fetch_add(1, Ordering::Release);
         self.counters.publishes.fetch_add(1, Ordering::Relaxed);
         Ok(match previous {
+            // An expired entry not swept yet is gone for readers, so this creates it anew.
             None => Outcome::Created,
+            Some(p) if self.expired(p.published_at_ms) => Outcome::Created,
             Some(p) if p.value.as_ref() == json => Outcome::Refreshed,
             Some(_) => {
                 self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -155,6 +177,8 @@ impl Registry {
         application: &str,
         revision: &str,
     ) -> Result<Option<Arc<Entry<MetadataInfo>>>, Error> {
+        check_key_part("application_name", application, true)?;
+        check_key_part("revision", revision, true)?;
         let key = Key::metadata(application, revision);
         match self.lookup(key).await? {
             Some(View::Metadata(entry)) => Ok(Some(entry)),
@@ -167,6 +191,7 @@ impl Registry {
         &self,
         identifier: &str,
     ) -> Result<Option<Arc<Entry<ServiceDefinition>>>, Error> {
+        check_key_part("identifier", identifier, false)?;
         match self.lookup(Key::definition(identifier)).await? {
             Some(View::Definition(entry)) => Ok(Some(entry)),
             _ => Ok(None),
@@ -182,7 +207,15 @@ impl Registry {
                 let record = self.store.get(&key).await?;
                 record.map(|r| parse(&key, r)).transpose()
             })
-            .await?;
+            .await;
+        let view = match view {
+            Ok(view) => view,
+            Err(e) => {
+                // No slot stays behind for a failed read: errors must not fill the cache.
+                self.cache.remove_if(&key, |_, s| Arc::ptr_eq(s, &slot));
+                return Err(e);
+            }
+        };
         let live = view
             .as_ref()
             .filter(|v| !self.expired(v.published_at_ms()))
@@ -198,15 +231,20 @@ impl Registry {
         published_at_ms.saturating_add(self.ttl_ms) < self.clock.now_ms()
     }
 
-    /// Every unexpired MetadataInfo in the backend (not cached; for listings).
-    pub async fn all_metadata(&self) -> Result<Vec<Arc<Entry<MetadataInfo>>>, Error> {
+    /// Every unexpired MetadataInfo in the backend with its revision (not cached; for
+    /// listings).
+    pub async fn all_metadata(&self) -> Result<Vec<(String, Arc<Entry<MetadataInfo>>)>, Error> {
         let mut out = Vec::new();
         for (key, record) in self.store.list(Kind::Metadata).await? {
             if self.expired(record.published_at_ms) {
                 continue;
             }
+            let Key::Metadata { revision, .. } = &key else {
+                continue;
+            };
+            let revision = revision.clone();
             match parse(&key, record) {
-                Ok(View::Metadata(entry)) => out.push(entry),
+                Ok(View::Metadata(entry)) => out.push((revision, entry)),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(%key, error = %e, "skipping unreadable metadata"),
             }
@@ -221,6 +259,9 @@ impl Registry {
         for key in &removed {
             tracing::info!(%key, "expired: not republished within the TTL");
             self.cache.remove(key);
+        }
+        if !removed.is_empty() {
+            self.generation.fetch_add(1, Ordering::Release);
         }
         self.counters
             .expired
@@ -245,14 +286,23 @@ impl Registry {
                     }
                 }
                 change = changes.recv() => match change {
-                    Ok(Change::Key(key)) => { self.cache.remove(&key); }
+                    Ok(Change::Key(key)) => {
+                        self.cache.remove(&key);
+                        self.generation.fetch_add(1, Ordering::Release);
+                    }
                     Ok(Change::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.cache.clear();
+                        self.generation.fetch_add(1, Ordering::Release);
                     }
                     Err(broadcast::error::RecvError::Closed) => changes = self.store.changes(),
                 },
             }
         }
+    }
+
+    /// A number that changes whenever anything stored may have changed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn stats(&self) -> Stats {
@@ -296,8 +346,9 @@ fn parse(key: &Key, record: Record) -> Result<View, Error> {
 }
 
 /// Keys are compared exactly and end up in file and etcd keys: refuse what would be ambiguous
-/// there.
-fn check_key_part(what: &'static str, value: &str, no_slash: bool) -> Result<(), Error> {
+/// there. Public so that configurations naming applications and revisions can apply the same
+/// rules.
+pub fn check_key_part(what: &'static str, value: &str, no_slash: bool) -> Result<(), Error> {
     let invalid = |reason: &str| {
         Err(Error::Invalid {
             what,

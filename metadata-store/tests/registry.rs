@@ -112,6 +112,23 @@ async fn entries_expire_after_the_ttl_unless_republished() {
         .expect("get")
         .is_none());
     assert_eq!(registry.sweep().await.expect("sweep"), 0);
+
+    // Publishing over an entry that expired but was not swept yet creates it anew.
+    registry
+        .publish_metadata(DEMO_APP, DEMO_REVISION, &demo_metadata())
+        .await
+        .expect("publish");
+    clock.advance(2 * HOUR);
+    let changed = demo_metadata().replace("\"timeout\":\"3000\"", "\"timeout\":\"1\"");
+    let conflicts = registry.stats().conflicts;
+    assert_eq!(
+        registry
+            .publish_metadata(DEMO_APP, DEMO_REVISION, &changed)
+            .await
+            .expect("publish"),
+        Outcome::Created
+    );
+    assert_eq!(registry.stats().conflicts, conflicts);
 }
 
 #[tokio::test(start_paused = true)]

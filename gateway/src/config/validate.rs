@@ -104,12 +104,31 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             if let Err(e) = resolve(e.address()) {
                 bad(at, e);
             }
-            if let (None, Some(_)) = e.identity(c) {
+            let (application, revision) = e.identity(c);
+            if let (None, Some(_)) = (application, revision) {
                 bad(
                     format!("clusters[{i}].endpoints[{j}]"),
                     "a revision needs an application to belong to".into(),
                 );
             }
+            // The same rules as the metadata store's keys: anything else could never match.
+            for (what, value) in [("application", application), ("revision", revision)] {
+                if let Some(Err(e)) = value.map(|v| metadata_store::check_key_part(what, v, true)) {
+                    bad(format!("clusters[{i}].endpoints[{j}]"), e.to_string());
+                }
+            }
+        }
+        // Automatic routes send `/{application}/...` to the cluster: all of it must be that
+        // application.
+        let applications: HashSet<&str> =
+            c.endpoints.iter().filter_map(|e| e.identity(c).0).collect();
+        if applications.len() > 1 {
+            let mut names: Vec<&str> = applications.into_iter().collect();
+            names.sort_unstable();
+            bad(
+                format!("clusters[{i}]"),
+                format!("its endpoints belong to several applications ({}); give each application its own cluster", names.join(", ")),
+            );
         }
         if c.timeout_ms == 0 || c.connect_timeout_ms == 0 {
             bad(
@@ -178,6 +197,14 @@ fn metadata(m: &super::MetadataConfig, bad: &mut impl FnMut(String, String)) {
         );
     }
     if m.backend == MetadataBackend::Etcd {
+        let p = &m.etcd.prefix;
+        if !p.starts_with('/') || !p.ends_with('/') || p.len() < 2 {
+            bad(
+                "metadata.etcd.prefix".into(),
+                "must start and end with '/' and name something (e.g. /prod/dubbo-metadata/)"
+                    .into(),
+            );
+        }
         if m.etcd.endpoints.is_empty() {
             bad(
                 "metadata.etcd.endpoints".into(),

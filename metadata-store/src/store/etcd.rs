@@ -30,8 +30,12 @@ use etcdserverpb::kv_client::KvClient;
 use etcdserverpb::watch_client::WatchClient;
 use etcdserverpb::{compare, request_op, watch_request, Compare, RequestOp, TxnRequest};
 
-/// Keys returned per Range call when listing.
-const PAGE: i64 = 1000;
+/// Keys returned per Range call when listing: with values of up to 1 MiB (the registry's
+/// limit), a page stays within the client's message limit below.
+const PAGE: i64 = 64;
+
+/// The largest etcd response accepted.
+const MAX_MESSAGE: usize = 128 << 20;
 
 /// Where the etcd cluster is and how to use it.
 #[derive(Debug, Clone)]
@@ -81,6 +85,20 @@ impl EtcdStore {
         if config.endpoints.is_empty() {
             return Err(invalid("at least one endpoint is needed".into()));
         }
+        // A prefix that is a prefix of another deployment's would make this store list, watch
+        // and expire that deployment's keys.
+        if !config.prefix.starts_with('/')
+            || !config.prefix.ends_with('/')
+            || config.prefix.len() < 2
+        {
+            return Err(Error::Invalid {
+                what: "etcd prefix",
+                reason: format!(
+                    "{:?} must start and end with '/' and name something",
+                    config.prefix
+                ),
+            });
+        }
         let mut unary = Vec::new();
         let mut streaming = Vec::new();
         for endpoint in &config.endpoints {
@@ -99,7 +117,8 @@ impl EtcdStore {
             streaming.push(base.clone());
             unary.push(base.timeout(config.timeout));
         }
-        let kv = KvClient::new(Channel::balance_list(unary.into_iter()));
+        let kv = KvClient::new(Channel::balance_list(unary.into_iter()))
+            .max_decoding_message_size(MAX_MESSAGE);
         let watch = WatchClient::new(Channel::balance_list(streaming.into_iter()));
         let changes = broadcast::channel(1024).0;
         let watcher = tokio::spawn(watch_loop(
@@ -177,6 +196,10 @@ fn decode_key(prefix: &str, bytes: &[u8]) -> Option<Key> {
     let rest = std::str::from_utf8(bytes).ok()?.strip_prefix(prefix)?;
     if let Some(pair) = rest.strip_prefix("m/") {
         let (application, revision) = pair.split_once('/')?;
+        // No key the registry writes has a '/' in its revision.
+        if revision.contains('/') {
+            return None;
+        }
         Some(Key::metadata(application, revision))
     } else {
         rest.strip_prefix("d/").map(Key::definition)
@@ -241,8 +264,12 @@ impl Store for EtcdStore {
         };
         let mut out = Vec::new();
         for kv in self.scan(tag).await? {
-            if let Some(key) = decode_key(&self.prefix, &kv.key) {
-                out.push((key, Record::decode(&kv.value)?));
+            let Some(key) = decode_key(&self.prefix, &kv.key) else {
+                continue;
+            };
+            match Record::decode(&kv.value) {
+                Ok(record) => out.push((key, record)),
+                Err(e) => tracing::warn!(%key, error = %e, "skipping an unreadable record"),
             }
         }
         Ok(out)
@@ -334,8 +361,15 @@ async fn watch_once(
         )),
     };
     requests.send(create).await.map_err(|e| e.to_string())?;
+    // `hasleader`: a member cut off from the leader cancels the watch instead of keeping it
+    // open and silent (what etcd's own clients ask for with WithRequireLeader).
+    let mut request = tonic::Request::new(ReceiverStream::new(stream));
+    request.metadata_mut().insert(
+        "hasleader",
+        tonic::metadata::MetadataValue::from_static("true"),
+    );
     let mut responses = client
-        .watch(ReceiverStream::new(stream))
+        .watch(request)
         .await
         .map_err(|s| s.to_string())?
         .into_inner();

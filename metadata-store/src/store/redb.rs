@@ -185,9 +185,16 @@ impl Store for RedbStore {
                 Ok(out)
             })
             .await?;
-        raw.into_iter()
-            .map(|(k, v)| Ok((k, Record::decode(&v)?)))
-            .collect()
+        Ok(raw
+            .into_iter()
+            .filter_map(|(key, bytes)| match Record::decode(&bytes) {
+                Ok(record) => Some((key, record)),
+                Err(e) => {
+                    tracing::warn!(%key, error = %e, "skipping an unreadable record");
+                    None
+                }
+            })
+            .collect())
     }
 
     async fn remove_published_before(&self, cutoff_ms: u64) -> Result<Vec<Key>, Error> {
