@@ -217,6 +217,11 @@ async fn calls_typed_by_published_metadata() {
     let (status, _) = post(gw.http, &format!("/nobody/{SERVICE}/sayHello"), "[]").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // The configuration dump does not reveal the publish token.
+    let (_, dump) = send(gw.admin, Method::GET, "/config_dump", "").await;
+    assert_eq!(dump["config"]["metadata"]["publish_token"], "<redacted>");
+    assert!(!dump.to_string().contains("t0ken"));
+
     // The admin API lists what is published, with the store's counters.
     let (status, summary) = send(gw.admin, Method::GET, "/metadata", "").await;
     assert_eq!(status, StatusCode::OK);
