@@ -1,9 +1,12 @@
 //! xDS for Rust services: the validated model of Envoy v3 resources and the decisions a data
 //! plane makes with them, usable on its own for proxyless service mesh.
 //!
-//! - [`model`]: listeners' routes ([`RouteConfig`](model::RouteConfig)), converted from the
-//!   `envoy-types` wire messages with typed errors fit for a NACK's `error_detail`.
+//! - [`model`]: routes ([`RouteConfig`](model::RouteConfig)), clusters
+//!   ([`Cluster`](model::Cluster)) and endpoints ([`Endpoints`](model::Endpoints)), converted
+//!   from the `envoy-types` wire messages with typed errors fit for a NACK's `error_detail`.
 //! - [`router`]: `route(request)` → the virtual host, the route and what to do.
+//! - [`lb`]: pick an endpoint with the cluster's policy, honouring priorities, locality and
+//!   endpoint weights, health and outlier ejection.
 //! - [`json`]: resources from JSON/YAML (proto3 JSON mapping) and Envoy config dumps, for
 //!   snapshot files and tests.
 //!
@@ -14,6 +17,7 @@
 
 mod error;
 pub mod json;
+pub mod lb;
 pub mod model;
 pub mod router;
 

@@ -1,6 +1,8 @@
 //! The validated domain model: xDS resources converted from their wire types with typed errors
 //! that say which resource and which field are at fault.
 
+pub mod cluster;
+pub mod endpoints;
 pub mod matchers;
 pub mod route;
 
@@ -8,6 +10,10 @@ use std::time::Duration;
 
 use envoy_types::pb::google::protobuf;
 
+pub use cluster::{Cluster, Discovery, LbPolicy, OutlierDetection, Thresholds};
+pub use endpoints::{
+    Address, AddressKind, DubboEndpoint, Endpoint, Endpoints, Health, Locality, LocalityEndpoints,
+};
 pub use route::{
     Action, ClusterChoice, Domain, DubboRoute, Forward, HashOn, HashPolicy, PathMatch, Redirect,
     RetryPolicy, Route, RouteConfig, RouteMatch, VirtualHost, WeightedCluster,
