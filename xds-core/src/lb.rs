@@ -111,7 +111,7 @@ impl LoadBalancer {
             let mut cumulative = 0u64;
             let mut chosen = None;
             for (p, h) in health.iter().enumerate() {
-                let load = (h * 100 / total).min(remaining);
+                let load = (h * 100).checked_div(total).unwrap_or(0).min(remaining);
                 remaining -= load;
                 cumulative += load;
                 if roll < cumulative {
