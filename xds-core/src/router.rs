@@ -84,6 +84,7 @@ fn matches(m: &RouteMatch, request: &Request<'_>) -> bool {
         PathMatch::Prefix(p) => path.starts_with(p.as_str()),
         PathMatch::Exact(p) => *path == **p,
         PathMatch::Regex(re) => full_match(re, request.path.split('?').next().unwrap_or_default()),
+        PathMatch::Connect => false,
         PathMatch::SeparatedPrefix(p) => {
             path.starts_with(p.as_str())
                 && matches!(path.as_bytes().get(p.len()), None | Some(b'/'))

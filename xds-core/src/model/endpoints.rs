@@ -232,7 +232,7 @@ fn port_field(
     }
 }
 
-fn address(a: Option<&core::Address>) -> Result<Address, String> {
+pub(crate) fn address(a: Option<&core::Address>) -> Result<Address, String> {
     use core::address::Address as A;
     use core::socket_address::PortSpecifier;
     match a.and_then(|a| a.address.as_ref()) {

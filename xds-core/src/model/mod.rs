@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod endpoints;
+pub mod listener;
 pub mod matchers;
 pub mod route;
 
@@ -14,6 +15,7 @@ pub use cluster::{Cluster, Discovery, LbPolicy, OutlierDetection, Thresholds};
 pub use endpoints::{
     Address, AddressKind, DubboEndpoint, Endpoint, Endpoints, Health, Locality, LocalityEndpoints,
 };
+pub use listener::{HttpConnectionManager, Listener, RouteSource};
 pub use route::{
     Action, ClusterChoice, Domain, DubboRoute, Forward, HashOn, HashPolicy, PathMatch, Redirect,
     RetryPolicy, Route, RouteConfig, RouteMatch, VirtualHost, WeightedCluster,

@@ -74,6 +74,9 @@ pub enum PathMatch {
     Regex(Regex),
     /// `/api` matches `/api`, `/api/...` and `/api?...`, not `/apis`.
     SeparatedPrefix(String),
+    /// CONNECT requests (tunnels, as Istio's `connect_terminate` listener uses). Valid, kept,
+    /// and never matched by [`crate::router`], which routes ordinary requests.
+    Connect,
 }
 
 #[derive(Debug, Clone)]
@@ -287,7 +290,7 @@ fn route_match(m: &pb::RouteMatch) -> Result<RouteMatch, String> {
             }
             PathMatch::SeparatedPrefix(fold(p))
         }
-        Some(P::ConnectMatcher(_)) => return Err("CONNECT matching is not supported".into()),
+        Some(P::ConnectMatcher(_)) => PathMatch::Connect,
         Some(P::PathMatchPolicy(p)) => {
             return Err(format!("path match policy {:?} is not supported", p.name))
         }
