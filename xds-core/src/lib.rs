@@ -7,6 +7,8 @@
 //! - [`router`]: `route(request)` → the virtual host, the route and what to do.
 //! - [`lb`]: pick an endpoint with the cluster's policy, honouring priorities, locality and
 //!   endpoint weights, health and outlier ejection.
+//! - [`bootstrap`]: the gRPC xDS bootstrap (servers, node identity), from a file, the
+//!   environment or the caller.
 //! - [`json`]: resources from JSON/YAML (proto3 JSON mapping) and Envoy config dumps, for
 //!   snapshot files and tests.
 //!
@@ -15,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
 mod error;
 pub mod json;
 pub mod lb;

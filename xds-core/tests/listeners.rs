@@ -95,3 +95,51 @@ fn api_listeners_inline_routes_and_refusals() {
         );
     }
 }
+
+#[test]
+fn grpc_bootstrap_from_istio_and_from_the_caller() {
+    use xds_core::bootstrap::{Bootstrap, Locality, Node};
+    let path = format!(
+        "{}/tests/fixtures/istio-grpcgen-xds_bootstrap.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let b =
+        Bootstrap::from_file(std::path::Path::new(&path)).expect("valid, misspelt keys ignored");
+    assert_eq!(b.servers[0].server_uri, "localhost:14057");
+    assert_eq!(b.servers[0].channel_creds[0].kind, "insecure");
+    assert_eq!(b.servers[0].server_features, ["xds_v3"]);
+    assert_eq!(b.node.id, "sidecar~127.0.1.1~echo.test~cluster.local");
+    assert_eq!(b.node.metadata["GENERATOR"], "grpc");
+    assert_eq!(
+        b.server_listener_resource_name_template.as_deref(),
+        Some("xds.istio.io/grpc/lds/inbound/%s")
+    );
+    assert!(b.certificate_providers.contains_key("default"));
+    assert_eq!(b.server_url().as_deref(), Some("http://localhost:14057"));
+
+    let node = Node {
+        id: "gateway-1".into(),
+        cluster: "edge".into(),
+        locality: Locality {
+            region: "eu".into(),
+            zone: "eu-1a".into(),
+            sub_zone: String::new(),
+        },
+        metadata: Default::default(),
+    };
+    let mine = b.with_node(node.clone());
+    assert_eq!(mine.node, node);
+    let b2 = Bootstrap::new("127.0.0.1:18000", node);
+    assert_eq!(
+        Bootstrap::from_json(&serde_json::to_string(&b2).expect("json")).expect("round trip"),
+        b2
+    );
+    for bad in [
+        r#"{"xds_servers": []}"#,
+        r#"{"xds_servers": [{"server_uri": " "}]}"#,
+        "{",
+        r#"{"node": {}}"#,
+    ] {
+        assert!(Bootstrap::from_json(bad).is_err(), "{bad}");
+    }
+}
