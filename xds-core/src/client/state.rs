@@ -1,0 +1,159 @@
+//! What an xDS client holds: the validated resources in force, by type and name, with their
+//! versions, and how it got there (connection, ACKs, NACKs, resources that never came).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::model::{Cluster, Discovery, Endpoints, Listener, RouteConfig};
+use crate::snapshot::{CLUSTER, ENDPOINTS, LISTENER, ROUTE};
+
+/// A resource with the version it arrived with.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub version: String,
+    pub resource: Arc<T>,
+}
+
+/// Everything the client has accepted. Replaced whole on every accepted update, so readers see
+/// one consistent state.
+#[derive(Debug, Clone, Default)]
+pub struct XdsState {
+    pub listeners: BTreeMap<String, Versioned<Listener>>,
+    pub routes: BTreeMap<String, Versioned<RouteConfig>>,
+    pub clusters: BTreeMap<String, Versioned<Cluster>>,
+    pub endpoints: BTreeMap<String, Versioned<Endpoints>>,
+    /// The last accepted version of each type (state of the world).
+    pub versions: HashMap<String, String>,
+    /// Requested by name but not sent within the resource timeout: taken as not existing.
+    pub absent: BTreeSet<(String, String)>,
+    /// Types whose first response (or timeout) has come.
+    pub initialized: BTreeSet<String>,
+    pub connected: bool,
+    pub acks: u64,
+    pub nacks: u64,
+    /// The last NACK's detail, for diagnostics.
+    pub last_nack: Option<String>,
+    /// Set once every subscribed type and named resource has arrived or timed out.
+    pub ready: bool,
+}
+
+impl XdsState {
+    /// RouteConfiguration names the listeners need.
+    pub fn wanted_routes(&self) -> BTreeSet<String> {
+        self.listeners
+            .values()
+            .flat_map(|l| {
+                l.resource
+                    .rds_names()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// ClusterLoadAssignment names the EDS clusters need.
+    pub fn wanted_endpoints(&self) -> BTreeSet<String> {
+        self.clusters
+            .values()
+            .filter_map(|c| match &c.resource.discovery {
+                Discovery::Eds { service_name } => Some(service_name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The endpoints of a cluster: from EDS, or inline for STATIC/DNS clusters.
+    pub fn endpoints_of(&self, cluster: &str) -> Option<&Endpoints> {
+        let c = self.clusters.get(cluster)?;
+        match &c.resource.discovery {
+            Discovery::Eds { service_name } => {
+                self.endpoints.get(service_name).map(|e| &*e.resource)
+            }
+            _ => c.resource.load_assignment.as_ref(),
+        }
+    }
+
+    pub(crate) fn has(&self, type_url: &str, name: &str) -> bool {
+        match type_url {
+            LISTENER => self.listeners.contains_key(name),
+            ROUTE => self.routes.contains_key(name),
+            CLUSTER => self.clusters.contains_key(name),
+            ENDPOINTS => self.endpoints.contains_key(name),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn names(&self, type_url: &str) -> Vec<String> {
+        match type_url {
+            LISTENER => self.listeners.keys().cloned().collect(),
+            ROUTE => self.routes.keys().cloned().collect(),
+            CLUSTER => self.clusters.keys().cloned().collect(),
+            ENDPOINTS => self.endpoints.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn version_of(&self, type_url: &str, name: &str) -> Option<String> {
+        match type_url {
+            LISTENER => self.listeners.get(name).map(|v| v.version.clone()),
+            ROUTE => self.routes.get(name).map(|v| v.version.clone()),
+            CLUSTER => self.clusters.get(name).map(|v| v.version.clone()),
+            ENDPOINTS => self.endpoints.get(name).map(|v| v.version.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn remove(&mut self, type_url: &str, name: &str) {
+        match type_url {
+            LISTENER => drop(self.listeners.remove(name)),
+            ROUTE => drop(self.routes.remove(name)),
+            CLUSTER => drop(self.clusters.remove(name)),
+            ENDPOINTS => drop(self.endpoints.remove(name)),
+            _ => {}
+        }
+    }
+}
+
+/// A decoded, validated resource of any of the four types.
+#[derive(Debug, Clone)]
+pub(crate) enum Any {
+    Listener(Listener),
+    Route(RouteConfig),
+    Cluster(Cluster),
+    Endpoints(Endpoints),
+}
+
+impl XdsState {
+    pub(crate) fn put(&mut self, name: String, version: String, resource: Any) {
+        match resource {
+            Any::Listener(r) => drop(self.listeners.insert(
+                name,
+                Versioned {
+                    version,
+                    resource: Arc::new(r),
+                },
+            )),
+            Any::Route(r) => drop(self.routes.insert(
+                name,
+                Versioned {
+                    version,
+                    resource: Arc::new(r),
+                },
+            )),
+            Any::Cluster(r) => drop(self.clusters.insert(
+                name,
+                Versioned {
+                    version,
+                    resource: Arc::new(r),
+                },
+            )),
+            Any::Endpoints(r) => drop(self.endpoints.insert(
+                name,
+                Versioned {
+                    version,
+                    resource: Arc::new(r),
+                },
+            )),
+        }
+    }
+}
