@@ -8,12 +8,14 @@
 //! * [`proxy`]: one request end to end; [`errors`]: failures as HTTP responses, in one place.
 //! * [`server`]: hyper, HTTP/1.1 and h2c on one port, graceful shutdown; [`admin`]: `/live`,
 //!   `/ready`, `/config_dump`, `/metadata`, `/openapi.json`.
-//! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo.
+//! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo;
+//!   [`control_plane`]: the file-driven xDS control plane (`gateway control-plane`).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod control_plane;
 pub mod demo;
 pub mod errors;
 pub mod metadata;

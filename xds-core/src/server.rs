@@ -6,10 +6,11 @@
 //! until the snapshot changes); a request with an older nonce is stale and ignored, as the
 //! protocol says.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
     AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
@@ -23,7 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::snapshot::{is_wildcard_type, Snapshot};
+use crate::snapshot::{is_wildcard_type, Snapshot, CLUSTER, TYPES};
 
 /// A NACK a client sent: which type, which version it refused, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,85 +113,20 @@ impl AggregatedDiscoveryService for SnapshotServer {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let mut inbound = request.into_inner();
+        let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
-        let mut snapshots = self.snapshots.subscribe();
-        let server = self.clone();
-        tokio::spawn(async move {
-            let mut subs: HashMap<String, Subscription> = HashMap::new();
-            let mut nonce = 0u64;
-            let mut node = String::new();
-            loop {
-                // Not `borrow_and_update`: a change must still wake the `changed` branch, so
-                // that every subscribed type (not only the one asking) gets it.
-                let snapshot = snapshots.borrow().clone();
-                let mut to_send = Vec::new();
-                tokio::select! {
-                    message = inbound.message() => {
-                        let Ok(Some(req)) = message else { return };
-                        if let Some(n) = &req.node {
-                            node.clone_from(&n.id);
-                        }
-                        let sub = subs.entry(req.type_url.clone()).or_default();
-                        if !req.response_nonce.is_empty() && req.response_nonce != sub.nonce {
-                            continue; // stale: answers an older response
-                        }
-                        if let Some(error) = &req.error_detail {
-                            server.record_nack(Nack {
-                                node: node.clone(),
-                                type_url: req.type_url.clone(),
-                                version: sub.sent_version.clone().unwrap_or_default(),
-                                detail: error.message.clone(),
-                            });
-                        }
-                        let wildcard = is_wildcard_type(&req.type_url)
-                            && (req.resource_names.is_empty() || req.resource_names.iter().any(|n| n == "*"));
-                        let names = (!wildcard).then(|| req.resource_names.iter().cloned().collect::<BTreeSet<_>>());
-                        let changed = names != sub.names;
-                        sub.names = names;
-                        // A NACK is not answered with the same version again.
-                        let unsent = sub.sent_version.as_deref() != Some(snapshot.version.as_str())
-                            && req.error_detail.is_none();
-                        if changed || unsent || sub.sent_version.is_none() {
-                            to_send.push(req.type_url.clone());
-                        }
-                    }
-                    changed = snapshots.changed() => {
-                        if changed.is_err() { return }
-                        let snapshot = snapshots.borrow_and_update().clone();
-                        for (type_url, sub) in &subs {
-                            if sub.sent_version.as_deref() != Some(snapshot.version.as_str()) {
-                                to_send.push(type_url.clone());
-                            }
-                        }
-                    }
-                }
-                let snapshot = snapshots.borrow().clone();
-                for type_url in to_send {
-                    let Some(sub) = subs.get_mut(&type_url) else {
-                        continue;
-                    };
-                    nonce += 1;
-                    sub.nonce = nonce.to_string();
-                    sub.sent_version = Some(snapshot.version.clone());
-                    let resources = snapshot
-                        .resources(&type_url)
-                        .filter(|(name, _)| sub.names.as_ref().is_none_or(|n| n.contains(*name)))
-                        .map(|(_, e)| e.resource.clone())
-                        .collect();
-                    let response = DiscoveryResponse {
-                        version_info: snapshot.version.clone(),
-                        resources,
-                        type_url,
-                        nonce: sub.nonce.clone(),
-                        ..Default::default()
-                    };
-                    if tx.send(Ok(response)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        });
+        let stream = SotwStream {
+            server: self.clone(),
+            snapshots: self.snapshots.subscribe(),
+            tx,
+            subs: HashMap::new(),
+            nonce: 0,
+            node: String::new(),
+            queue: VecDeque::new(),
+            awaiting: None,
+            pushed: self.current(),
+        };
+        tokio::spawn(stream.run(inbound));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -316,4 +252,202 @@ struct DeltaSubscription {
     known: HashMap<String, String>,
     sent_version: String,
     nonce: String,
+}
+
+/// One state-of-the-world stream. A new snapshot is pushed make-before-break: clusters first
+/// (still including those about to go), then endpoints, listeners and routes, each type sent
+/// only once the client has answered the previous one; clusters no longer used go last. So a
+/// client never routes to a cluster it does not have yet, nor loses one still routed to.
+struct SotwStream {
+    server: SnapshotServer,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    subs: HashMap<String, Subscription>,
+    nonce: u64,
+    node: String,
+    /// Types still to push for the current snapshot, in order.
+    queue: VecDeque<Push>,
+    /// The nonce of the pushed response the client has not answered yet.
+    awaiting: Option<(String, Instant)>,
+    /// The snapshot the last completed push delivered (for the clusters kept during a push).
+    pushed: Arc<Snapshot>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Push {
+    Type(&'static str),
+    /// Clusters of the new snapshot plus those it drops (removed at the end of the push).
+    KeepingOld,
+}
+
+/// How long a push waits for the client's answer before going on anyway.
+const PUSH_WAIT: Duration = Duration::from_secs(5);
+
+impl SotwStream {
+    async fn run(mut self, mut inbound: Streaming<DiscoveryRequest>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                message = inbound.message() => {
+                    let Ok(Some(req)) = message else { return };
+                    if !self.request(req).await {
+                        return;
+                    }
+                }
+                changed = self.snapshots.changed() => {
+                    if changed.is_err() { return }
+                    let snapshot = self.snapshots.borrow_and_update().clone();
+                    self.plan(&snapshot);
+                }
+                _ = tick.tick() => {
+                    if self.awaiting.as_ref().is_some_and(|(_, since)| since.elapsed() > PUSH_WAIT) {
+                        self.awaiting = None;
+                    }
+                }
+            }
+            if self.awaiting.is_none() && !self.push_next().await {
+                return;
+            }
+        }
+    }
+
+    /// Handles one request; false when the stream is gone.
+    async fn request(&mut self, req: DiscoveryRequest) -> bool {
+        if let Some(n) = &req.node {
+            self.node.clone_from(&n.id);
+        }
+        let snapshot = self.snapshots.borrow().clone();
+        let sub = self.subs.entry(req.type_url.clone()).or_default();
+        if !req.response_nonce.is_empty() && req.response_nonce != sub.nonce {
+            return true; // stale: answers an older response
+        }
+        if !req.response_nonce.is_empty()
+            && self
+                .awaiting
+                .as_ref()
+                .is_some_and(|(n, _)| *n == req.response_nonce)
+        {
+            self.awaiting = None;
+        }
+        if let Some(error) = &req.error_detail {
+            self.server.record_nack(Nack {
+                node: self.node.clone(),
+                type_url: req.type_url.clone(),
+                version: sub.sent_version.clone().unwrap_or_default(),
+                detail: error.message.clone(),
+            });
+        }
+        let wildcard = is_wildcard_type(&req.type_url)
+            && (req.resource_names.is_empty() || req.resource_names.iter().any(|n| n == "*"));
+        let names =
+            (!wildcard).then(|| req.resource_names.iter().cloned().collect::<BTreeSet<_>>());
+        let changed = names != sub.names;
+        sub.names = names;
+        let first = sub.sent_version.is_none();
+        // A new subscription is answered at once; a change of snapshot goes through the push
+        // order instead (`plan`), and a NACKed version is not sent again.
+        let queued = self.queue.iter().any(|p| p.type_url() == req.type_url);
+        if changed || (first && !queued) {
+            let type_url = req.type_url.clone();
+            return self.send(&type_url, &snapshot, false).await.is_some();
+        }
+        true
+    }
+
+    /// Orders the push of a new snapshot.
+    fn plan(&mut self, snapshot: &Snapshot) {
+        self.queue.clear();
+        let mut drop_clusters = false;
+        for type_url in TYPES {
+            let Some(sub) = self.subs.get(type_url) else {
+                continue;
+            };
+            if sub.sent_version.as_deref() == Some(snapshot.version.as_str()) {
+                continue;
+            }
+            if type_url == CLUSTER {
+                let dropped = self
+                    .pushed
+                    .resources(CLUSTER)
+                    .any(|(name, _)| snapshot.get(CLUSTER, name).is_none());
+                if dropped {
+                    self.queue.push_back(Push::KeepingOld);
+                    drop_clusters = true;
+                    continue;
+                }
+            }
+            self.queue.push_back(Push::Type(type_url));
+        }
+        if drop_clusters {
+            self.queue.push_back(Push::Type(CLUSTER));
+        }
+    }
+
+    /// Sends the next queued type; false when the stream is gone.
+    async fn push_next(&mut self) -> bool {
+        let Some(push) = self.queue.pop_front() else {
+            return true;
+        };
+        let snapshot = self.snapshots.borrow().clone();
+        let sent = self
+            .send(push.type_url(), &snapshot, push == Push::KeepingOld)
+            .await;
+        let Some(nonce) = sent else { return false };
+        self.awaiting = Some((nonce, Instant::now()));
+        if self.queue.is_empty() {
+            self.pushed = snapshot;
+        }
+        true
+    }
+
+    /// Sends the snapshot's resources of a type; the nonce, or `None` if the stream is gone.
+    async fn send(
+        &mut self,
+        type_url: &str,
+        snapshot: &Snapshot,
+        keep_old: bool,
+    ) -> Option<String> {
+        let Some(sub) = self.subs.get_mut(type_url) else {
+            return Some(String::new());
+        };
+        self.nonce += 1;
+        sub.nonce = self.nonce.to_string();
+        let wanted = |name: &String| sub.names.as_ref().is_none_or(|n| n.contains(name));
+        let mut resources: Vec<_> = snapshot
+            .resources(type_url)
+            .filter(|(name, _)| wanted(name))
+            .map(|(_, e)| e.resource.clone())
+            .collect();
+        let version = if keep_old {
+            resources.extend(
+                self.pushed
+                    .resources(type_url)
+                    .filter(|(name, _)| wanted(name) && snapshot.get(type_url, name).is_none())
+                    .map(|(_, e)| e.resource.clone()),
+            );
+            format!("{}+previous", snapshot.version)
+        } else {
+            snapshot.version.clone()
+        };
+        sub.sent_version = Some(version.clone());
+        let response = DiscoveryResponse {
+            version_info: version,
+            resources,
+            type_url: type_url.to_owned(),
+            nonce: sub.nonce.clone(),
+            ..Default::default()
+        };
+        let nonce = sub.nonce.clone();
+        self.tx.send(Ok(response)).await.ok()?;
+        Some(nonce)
+    }
+}
+
+impl Push {
+    fn type_url(&self) -> &'static str {
+        match self {
+            Push::Type(t) => t,
+            Push::KeepingOld => CLUSTER,
+        }
+    }
 }
