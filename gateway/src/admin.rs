@@ -21,8 +21,14 @@ pub async fn handle<B>(
     match req.uri().path() {
         "/live" => json_response(StatusCode::OK, &json!({ "live": true })),
         // Serving implies the configuration is loaded, every listener bound and the metadata
-        // store open.
-        "/ready" => json_response(StatusCode::OK, &json!({ "ready": true })),
+        // store open; with xDS, the initial resources must be in too.
+        "/ready" => match &rt.xds {
+            Some(xds) if !xds.client.state().ready => json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({ "ready": false, "waiting_for": "the initial xDS resources" }),
+            ),
+            _ => json_response(StatusCode::OK, &json!({ "ready": true })),
+        },
         "/config_dump" => {
             let mut config = rt.config.clone();
             // The admin API is often reachable by probes and dashboards: no secrets in it.
@@ -31,7 +37,11 @@ pub async fn handle<B>(
             }
             json_response(
                 StatusCode::OK,
-                &json!({ "config": config, "automatic_routes": automatic_routes(rt) }),
+                &json!({
+                    "config": config,
+                    "automatic_routes": automatic_routes(rt),
+                    "xds": rt.xds.as_ref().map(|x| xds_dump(&x.client.state())),
+                }),
             )
         }
         "/metadata" => match metadata_summary(rt).await {
@@ -80,6 +90,34 @@ async fn metadata_summary(rt: &Runtime) -> Result<serde_json::Value, GatewayErro
         },
         "revisions": revisions,
     }))
+}
+
+/// The xDS resources in force, with their versions.
+fn xds_dump(state: &xds_core::client::XdsState) -> serde_json::Value {
+    fn versions<T>(
+        m: &std::collections::BTreeMap<String, xds_core::client::Versioned<T>>,
+    ) -> serde_json::Value {
+        m.iter()
+            .map(|(name, v)| (name.clone(), json!(v.version)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+    json!({
+        "connected": state.connected,
+        "ready": state.ready,
+        "versions": state.versions,
+        "listeners": versions(&state.listeners),
+        "routes": versions(&state.routes),
+        "clusters": versions(&state.clusters),
+        "endpoints": state.endpoints.iter().map(|(name, v)| (name.clone(), json!({
+            "version": v.version,
+            "endpoints": v.resource.all().map(|e| format!("{}:{}", e.address.host, e.address.port)).collect::<Vec<_>>(),
+        }))).collect::<serde_json::Map<_, _>>(),
+        "absent": state.absent.iter().map(|(t, n)| json!({"type": t, "name": n})).collect::<Vec<_>>(),
+        "acks": state.acks,
+        "nacks": state.nacks,
+        "last_nack": state.last_nack,
+    })
 }
 
 /// The generic routes the gateway made for applications its clusters know.

@@ -48,7 +48,12 @@ impl Running {
 pub async fn start(config: Config) -> Result<Running, String> {
     let registry = open_metadata(&config.metadata).await?;
     let typing = Arc::new(Typing::new(registry.clone()));
-    let runtime = Arc::new(Runtime::build(config, Some(typing))?);
+    let xds = if config.xds.enabled() {
+        Some(Arc::new(crate::xds::XdsRouting::start(&config.xds)?))
+    } else {
+        None
+    };
+    let runtime = Arc::new(Runtime::build(config, Some(typing), xds)?);
     let limits = runtime.config.limits.clone();
     let (stop, _) = watch::channel(false);
     let mut tasks = Vec::new();

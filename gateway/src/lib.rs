@@ -8,6 +8,8 @@
 //! * [`proxy`]: one request end to end; [`errors`]: failures as HTTP responses, in one place.
 //! * [`server`]: hyper, HTTP/1.1 and h2c on one port, graceful shutdown; [`admin`]: `/live`,
 //!   `/ready`, `/config_dump`, `/metadata`, `/openapi.json`.
+//! * [`xds`], [`xds_route`]: routes, clusters and endpoints from an xDS control plane, kept
+//!   ready for requests across updates.
 //! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo;
 //!   [`control_plane`]: the file-driven xDS control plane (`gateway control-plane`).
 #![forbid(unsafe_code)]
@@ -23,3 +25,5 @@ pub mod openapi;
 pub mod proxy;
 pub mod runtime;
 pub mod server;
+pub mod xds;
+pub mod xds_route;

@@ -40,13 +40,6 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let (parts, body) = req.into_parts();
-    let matched =
-        rt.find(&parts.method, parts.uri.path())
-            .ok_or_else(|| GatewayError::NoRoute {
-                method: parts.method.clone(),
-                path: parts.uri.path().to_owned(),
-            })?;
-    let body = read_body(&parts.headers, body, rt.max_body_bytes).await?;
     let header = |names: [&str; 2]| {
         names.iter().find_map(|n| {
             parts
@@ -56,6 +49,87 @@ where
                 .map(str::to_owned)
         })
     };
+    // Routes of the configuration file first, then those from xDS.
+    let target = match rt.find(&parts.method, parts.uri.path()) {
+        Some(matched) => {
+            let body = read_body(&parts.headers, body, rt.max_body_bytes).await?;
+            static_target(rt, &parts, &body, matched)?
+        }
+        None => match &rt.xds {
+            Some(xds) => {
+                let routed = crate::xds_route::route(xds, &parts)?;
+                let body = read_body(&parts.headers, body, rt.max_body_bytes).await?;
+                let json = parse_body(&body).map_err(bad_request)?;
+                Target {
+                    interface: routed.interface,
+                    method: routed.method,
+                    pending: Pending::Generic(json),
+                    version: routed.version,
+                    group: routed.group,
+                    timeout: routed.timeout,
+                    upstream: Upstream::Xds(routed.cluster),
+                    retry: routed.retry,
+                }
+            }
+            None => {
+                return Err(GatewayError::NoRoute {
+                    method: parts.method.clone(),
+                    path: parts.uri.path().to_owned(),
+                })
+            }
+        },
+    };
+    let version = header(["x-dubbo-version", "x-dubbo-service-version"]).or(target.version.clone());
+    let group = header(["x-dubbo-group", "x-dubbo-service-group"]).or(target.group.clone());
+    let attempts = target
+        .retry
+        .as_ref()
+        .map_or(1, |r| r.num_retries as usize + 1);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let timeout = target
+            .retry
+            .as_ref()
+            .and_then(|r| r.per_try_timeout)
+            .map_or(target.timeout, |t| t.min(target.timeout));
+        let result = invoke(rt, &parts, &target, version.clone(), group.clone(), timeout).await;
+        match result {
+            Err(e) if attempt < attempts && retriable(&e, target.retry.as_ref()) => {
+                let backoff = target.retry.as_ref().map_or(Duration::ZERO, |r| {
+                    (r.base_interval * 2u32.saturating_pow(attempt as u32 - 1)).min(r.max_interval)
+                });
+                tracing::debug!(error = %e, attempt, "retrying");
+                tokio::time::sleep(backoff.mul_f64(fastrand::f64() + 0.5)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Where a routed request goes and how.
+struct Target<'r> {
+    interface: String,
+    method: String,
+    pending: Pending,
+    version: Option<String>,
+    group: Option<String>,
+    timeout: Duration,
+    upstream: Upstream<'r>,
+    retry: Option<xds_core::model::RetryPolicy>,
+}
+
+enum Upstream<'r> {
+    Static(&'r UpstreamCluster),
+    Xds(Arc<crate::xds::ClusterView>),
+}
+
+fn static_target<'r>(
+    rt: &'r Runtime,
+    parts: &Parts,
+    body: &Bytes,
+    matched: Matched<'r>,
+) -> Result<Target<'r>, GatewayError> {
     let (route, interface, method, pending) = match matched {
         Matched::WrongMethod { allowed } => return Err(GatewayError::MethodNotAllowed { allowed }),
         Matched::Generic {
@@ -63,7 +137,7 @@ where
             interface,
             method,
         } => {
-            let json = parse_body(&body).map_err(bad_request)?;
+            let json = parse_body(body).map_err(bad_request)?;
             (route, interface, method, Pending::Generic(json))
         }
         Matched::Declared {
@@ -73,7 +147,7 @@ where
             params,
             vars,
         } => {
-            let mapped = declared_args(rt, &parts, &vars, &body, params)?;
+            let mapped = declared_args(rt, parts, &vars, body, params)?;
             (
                 route,
                 interface.to_owned(),
@@ -82,34 +156,78 @@ where
             )
         }
     };
-    let version =
-        header(["x-dubbo-version", "x-dubbo-service-version"]).or_else(|| route.version.clone());
-    let group = header(["x-dubbo-group", "x-dubbo-service-group"]).or_else(|| route.group.clone());
+    Ok(Target {
+        interface,
+        method,
+        pending,
+        version: route.version.clone(),
+        group: route.group.clone(),
+        timeout: route.timeout,
+        upstream: Upstream::Static(&route.cluster),
+        retry: None,
+    })
+}
 
+/// Whether a route's retry policy covers this failure. Only failures before or around the
+/// provider's answer qualify; an exception the provider threw is its answer.
+fn retriable(e: &GatewayError, policy: Option<&xds_core::model::RetryPolicy>) -> bool {
+    let Some(policy) = policy else { return false };
+    let on = |c: &str| policy.retry_on.iter().any(|r| r == c);
+    match e {
+        GatewayError::Unavailable(_) => {
+            on("connect-failure")
+                || on("5xx")
+                || on("reset")
+                || on("unavailable")
+                || on("gateway-error")
+                || policy.retriable_status_codes.contains(&503)
+        }
+        GatewayError::Timeout(_) => {
+            on("5xx") || on("gateway-error") || policy.retriable_status_codes.contains(&504)
+        }
+        GatewayError::BadGateway(_) => {
+            on("5xx") || on("gateway-error") || policy.retriable_status_codes.contains(&502)
+        }
+        _ => false,
+    }
+}
+
+/// One attempt: an endpoint, the arguments typed for it, the call and its answer.
+async fn invoke(
+    rt: &Runtime,
+    parts: &Parts,
+    target: &Target<'_>,
+    version: Option<String>,
+    group: Option<String>,
+    timeout: Duration,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let (interface, method) = (&target.interface, &target.method);
     // The endpoint comes first: which revision it runs decides how the arguments are typed.
-    let (conn, _in_flight, endpoint) = connect(&route.cluster).await?;
+    let (conn, _in_flight, endpoint) = match &target.upstream {
+        Upstream::Static(cluster) => connect(cluster).await?,
+        Upstream::Xds(cluster) => connect_xds(cluster).await?,
+    };
     let mut compiled = None;
-    let call = match pending {
-        Pending::Mapped(call) => call,
+    let call = match &target.pending {
+        Pending::Mapped(call) => call.clone(),
         Pending::Generic(json) => {
             if let Some(typing) = &rt.typing {
                 let wanted = Wanted {
-                    interface: &interface,
-                    method: &method,
+                    interface,
+                    method,
                     group: group.as_deref(),
                     version: version.as_deref(),
                 };
                 compiled = typing.resolve(&endpoint.identity, wanted, rt).await?;
             }
             let (overloads, types) = match &compiled {
-                Some(c) => (c.overloads(&method), &c.types),
-                None => (rt.overloads(&interface, &method), &rt.registry),
+                Some(c) => (c.overloads(method), &c.types),
+                None => (rt.overloads(interface, method), &rt.registry),
             };
-            map_generic(&method, &json, overloads, types).map_err(bad_request)?
+            map_generic(method, json, overloads, types).map_err(bad_request)?
         }
     };
-    let mut invocation =
-        Invocation::new(&interface, &method, &call.parameter_types, call.arguments);
+    let mut invocation = Invocation::new(interface, method, &call.parameter_types, call.arguments);
     if let Some(version) = version {
         invocation.attachments.insert("version", version.as_str());
         invocation.service_version = Some(version);
@@ -123,9 +241,9 @@ where
         }
     }
     let reply = conn
-        .call(invocation, route.timeout)
+        .call(invocation, timeout)
         .await
-        .map_err(|e| call_error(e, route.timeout))?;
+        .map_err(|e| call_error(e, timeout))?;
     let types = compiled.as_ref().map_or(&rt.registry, |c| &c.types);
     answer(rt, types, reply)
 }
@@ -134,6 +252,27 @@ where
 enum Pending {
     Mapped(MappedCall),
     Generic(Json),
+}
+
+/// A connection to an endpoint of an xDS cluster, trying up to three when connects fail.
+async fn connect_xds(
+    cluster: &crate::xds::ClusterView,
+) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
+    let mut last = String::from("the cluster has no usable endpoint");
+    for _ in 0..cluster.endpoints.len().clamp(1, 3) {
+        let Some(endpoint) = cluster.pick() else {
+            break;
+        };
+        let in_flight = endpoint.start_call();
+        match endpoint.pool.get().await {
+            Ok(conn) => return Ok((conn, in_flight, endpoint)),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(GatewayError::Unavailable(format!(
+        "no endpoint of cluster {:?} is reachable: {last}",
+        cluster.cluster.name
+    )))
 }
 
 fn bad_request(e: MappingError) -> GatewayError {

@@ -26,6 +26,8 @@ pub struct Runtime {
     pub max_body_bytes: usize,
     /// Types from published metadata, when a metadata store is running.
     pub typing: Option<Arc<Typing>>,
+    /// Routes, clusters and endpoints from xDS, when configured.
+    pub xds: Option<Arc<crate::xds::XdsRouting>>,
 }
 
 #[derive(Debug)]
@@ -97,7 +99,11 @@ pub enum Matched<'r> {
 impl Runtime {
     /// Compiles a configuration that `config::validate` accepted. Spawns the pools' keepalive
     /// tasks, so it must run inside the runtime.
-    pub fn build(config: Config, typing: Option<Arc<Typing>>) -> Result<Runtime, String> {
+    pub fn build(
+        config: Config,
+        typing: Option<Arc<Typing>>,
+        xds: Option<Arc<crate::xds::XdsRouting>>,
+    ) -> Result<Runtime, String> {
         let mut clusters = HashMap::new();
         for c in &config.clusters {
             let endpoints = c
@@ -272,6 +278,7 @@ impl Runtime {
             propagate_headers,
             max_body_bytes: config.limits.max_body_bytes,
             typing,
+            xds,
             config,
         })
     }

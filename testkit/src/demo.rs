@@ -27,6 +27,8 @@ pub fn user(class: &Arc<ClassDef>, id: i64, name: &str, age: i32, email: &str) -
 pub struct DemoService {
     user_class: Arc<ClassDef>,
     delay: Option<Duration>,
+    /// What `whoami()` answers (this provider only: tells instances apart in routing tests).
+    instance: Arc<str>,
 }
 
 impl Default for DemoService {
@@ -34,6 +36,7 @@ impl Default for DemoService {
         DemoService {
             user_class: user_class(),
             delay: None,
+            instance: Arc::from("demo"),
         }
     }
 }
@@ -42,6 +45,14 @@ impl DemoService {
     pub fn slow(delay: Duration) -> Self {
         DemoService {
             delay: Some(delay),
+            ..Self::default()
+        }
+    }
+
+    /// An instance that answers `whoami()` with `name`.
+    pub fn named(name: &str) -> Self {
+        DemoService {
+            instance: Arc::from(name),
             ..Self::default()
         }
     }
@@ -86,6 +97,7 @@ impl DemoService {
             ("fail", [Value::String(message)]) => {
                 Reply::Exception(exception("java.lang.IllegalArgumentException", message))
             }
+            ("whoami", []) => Reply::Value(Value::String(self.instance.to_string())),
             ("now", []) => {
                 let ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)

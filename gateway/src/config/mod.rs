@@ -28,6 +28,7 @@ pub struct Config {
     pub services: Vec<Service>,
     pub types: Vec<TypeDecl>,
     pub metadata: MetadataConfig,
+    pub xds: XdsConfig,
 }
 
 impl Default for Config {
@@ -50,7 +51,50 @@ impl Default for Config {
             services: Vec::new(),
             types: Vec::new(),
             metadata: MetadataConfig::default(),
+            xds: XdsConfig::default(),
         }
+    }
+}
+
+/// Routes, clusters and endpoints from an xDS control plane (off unless `server` or
+/// `bootstrap` is set). Routes in the file still match first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct XdsConfig {
+    /// The control plane, `host:port`.
+    pub server: String,
+    /// A gRPC xDS bootstrap file, instead of `server` (its node is used unless `node_id` is set).
+    pub bootstrap: Option<String>,
+    pub node_id: String,
+    pub node_cluster: String,
+    /// Incremental (delta) xDS instead of state of the world.
+    pub delta: bool,
+    /// The Listener (by name) whose HTTP connection manager holds the gateway's routes.
+    pub listener: String,
+    /// A requested resource not sent within this long counts as absent.
+    pub resource_timeout_ms: u64,
+    /// Multiplexed Dubbo2 connections kept to each endpoint xDS names.
+    pub connections_per_endpoint: usize,
+}
+
+impl Default for XdsConfig {
+    fn default() -> Self {
+        XdsConfig {
+            server: String::new(),
+            bootstrap: None,
+            node_id: "dubbo-gateway".into(),
+            node_cluster: "dubbo-gateway".into(),
+            delta: false,
+            listener: "gateway".into(),
+            resource_timeout_ms: 15_000,
+            connections_per_endpoint: 2,
+        }
+    }
+}
+
+impl XdsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.server.is_empty() || self.bootstrap.is_some()
     }
 }
 

@@ -151,6 +151,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     }
 
     metadata(&config.metadata, &mut bad);
+    xds(&config.xds, &mut bad);
 
     for (i, r) in config.routes.iter().enumerate() {
         route(&format!("routes[{i}]"), r, &clusters, &mut bad);
@@ -237,6 +238,46 @@ fn metadata(m: &super::MetadataConfig, bad: &mut impl FnMut(String, String)) {
             "metadata.publish_token".into(),
             "an empty token would accept anyone; leave it out instead".into(),
         );
+    }
+}
+
+fn xds(x: &super::XdsConfig, bad: &mut impl FnMut(String, String)) {
+    if !x.server.is_empty() && x.bootstrap.is_some() {
+        bad(
+            "xds".into(),
+            "give `server` or `bootstrap`, not both".into(),
+        );
+    }
+    if !x.server.is_empty() && !x.server.contains(':') {
+        bad(
+            "xds.server".into(),
+            format!("{:?} is not host:port", x.server),
+        );
+    }
+    if let Some(path) = &x.bootstrap {
+        if let Err(e) = xds_core::bootstrap::Bootstrap::from_file(std::path::Path::new(path)) {
+            bad("xds.bootstrap".into(), e.to_string());
+        }
+    }
+    if x.enabled() {
+        if x.listener.is_empty() {
+            bad(
+                "xds.listener".into(),
+                "name the Listener that holds the gateway's routes".into(),
+            );
+        }
+        if x.resource_timeout_ms == 0 {
+            bad(
+                "xds.resource_timeout_ms".into(),
+                "must be greater than 0".into(),
+            );
+        }
+        if x.connections_per_endpoint == 0 || x.connections_per_endpoint > 64 {
+            bad(
+                "xds.connections_per_endpoint".into(),
+                "must be between 1 and 64".into(),
+            );
+        }
     }
 }
 

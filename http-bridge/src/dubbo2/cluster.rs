@@ -34,6 +34,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// An endpoint over an existing pool (shared, e.g., across configuration updates).
+    pub fn new(pool: Arc<EndpointPool>, identity: DubboIdentity) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            pool,
+            identity,
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }

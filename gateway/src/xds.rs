@@ -1,0 +1,213 @@
+//! Routes, clusters and endpoints from xDS. An [`XdsRouting`] follows the client's accepted
+//! state and keeps a ready-to-use [`View`] of it: the gateway's route table (from the named
+//! Listener), and per cluster a load balancer over endpoints whose connection pools survive
+//! updates (keyed by address), so an update neither drops nor reconnects calls in flight.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http_bridge::dubbo2::{DubboIdentity, Endpoint, EndpointPool, PoolConfig};
+use xds_core::bootstrap::{Bootstrap, Node};
+use xds_core::client::{ClientOptions, Subscribe, XdsClient, XdsState};
+use xds_core::lb::{EndpointState, LoadBalancer};
+use xds_core::model::{AddressKind, Cluster, RouteConfig, RouteSource};
+
+use crate::config::XdsConfig;
+
+/// One cluster, ready for picking.
+#[derive(Debug)]
+pub struct ClusterView {
+    pub cluster: Arc<Cluster>,
+    pub balancer: LoadBalancer,
+    /// Aligned with `balancer.endpoints()`; `None` for endpoints that cannot be dialled
+    /// (pipes, internal addresses, unresolved names).
+    pub endpoints: Vec<Option<Arc<Endpoint>>>,
+}
+
+impl EndpointState for ClusterView {
+    fn ejected(&self, index: usize) -> bool {
+        self.endpoints
+            .get(index)
+            .and_then(Option::as_ref)
+            .is_none_or(|e| e.pool.is_down())
+    }
+
+    fn active_requests(&self, index: usize) -> usize {
+        self.endpoints
+            .get(index)
+            .and_then(Option::as_ref)
+            .map_or(0, |e| e.in_flight())
+    }
+}
+
+impl ClusterView {
+    /// An endpoint to call, by the cluster's policy.
+    pub fn pick(&self) -> Option<Arc<Endpoint>> {
+        let mut rng = fastrand::Rng::new();
+        let index = self.balancer.pick(&mut rng, None, self)?;
+        self.endpoints.get(index).cloned().flatten()
+    }
+}
+
+/// What requests use, rebuilt on every accepted xDS update.
+#[derive(Debug, Default)]
+pub struct View {
+    pub state: Arc<XdsState>,
+    pub routes: Option<Arc<RouteConfig>>,
+    pub clusters: HashMap<String, Arc<ClusterView>>,
+}
+
+#[derive(Debug)]
+pub struct XdsRouting {
+    pub client: XdsClient,
+    view: Arc<RwLock<Arc<View>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for XdsRouting {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl XdsRouting {
+    pub fn start(config: &XdsConfig) -> Result<XdsRouting, String> {
+        let node = Node {
+            id: config.node_id.clone(),
+            cluster: config.node_cluster.clone(),
+            ..Default::default()
+        };
+        let bootstrap = match &config.bootstrap {
+            Some(path) => {
+                let b =
+                    Bootstrap::from_file(std::path::Path::new(path)).map_err(|e| e.to_string())?;
+                if config.node_id.is_empty() {
+                    b
+                } else {
+                    b.with_node(node)
+                }
+            }
+            None => Bootstrap::new(config.server.clone(), node),
+        };
+        let options = ClientOptions {
+            delta: config.delta,
+            listeners: Subscribe::Names(vec![config.listener.clone()]),
+            clusters: Subscribe::Wildcard,
+            resource_timeout: Duration::from_millis(config.resource_timeout_ms),
+            ..Default::default()
+        };
+        let client = XdsClient::start(bootstrap, options).map_err(|e| e.to_string())?;
+        let view = Arc::new(RwLock::new(Arc::new(View::default())));
+        let mut updates = client.updates();
+        let listener = config.listener.clone();
+        let connections = config.connections_per_endpoint;
+        let shared = view.clone();
+        let task = tokio::spawn(async move {
+            let mut pools: HashMap<SocketAddr, Arc<EndpointPool>> = HashMap::new();
+            loop {
+                let state = updates.borrow_and_update().clone();
+                let previous = shared.read().map(|v| v.clone()).unwrap_or_default();
+                let next = build(&state, &previous, &listener, connections, &mut pools);
+                if let Ok(mut slot) = shared.write() {
+                    *slot = Arc::new(next);
+                }
+                if updates.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(XdsRouting { client, view, task })
+    }
+
+    /// The view in force.
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        self.client.ready(timeout).await
+    }
+}
+
+fn build(
+    state: &Arc<XdsState>,
+    previous: &View,
+    listener: &str,
+    connections: usize,
+    pools: &mut HashMap<SocketAddr, Arc<EndpointPool>>,
+) -> View {
+    let routes = state.listeners.get(listener).and_then(|l| {
+        l.resource.http.first().and_then(|hcm| match &hcm.routes {
+            RouteSource::Rds(name) => state.routes.get(name).map(|r| r.resource.clone()),
+            RouteSource::Inline(rc) => Some(Arc::new(rc.clone())),
+        })
+    });
+    let mut clusters = HashMap::new();
+    let mut in_use = std::collections::HashSet::new();
+    for (name, versioned) in &state.clusters {
+        let Some(assignment) = state.endpoints_of(name) else {
+            continue;
+        };
+        let cluster = &versioned.resource;
+        // Unchanged cluster and endpoints: keep the view (and its balancer's state).
+        if let Some(old) = previous.clusters.get(name) {
+            let same_endpoints = previous
+                .state
+                .endpoints_of(name)
+                .is_some_and(|e| std::ptr::eq(e, assignment));
+            if Arc::ptr_eq(&old.cluster, cluster) && same_endpoints {
+                for e in old.endpoints.iter().flatten() {
+                    in_use.insert(e.pool.addr());
+                }
+                clusters.insert(name.clone(), old.clone());
+                continue;
+            }
+        }
+        let balancer = LoadBalancer::new(cluster.lb_policy, assignment);
+        let pool_config = PoolConfig {
+            connections,
+            connect_timeout: cluster.connect_timeout,
+            ..PoolConfig::default()
+        };
+        let endpoints = balancer
+            .endpoints()
+            .iter()
+            .map(|e| {
+                let addr = (e.address.kind == AddressKind::Socket)
+                    .then(|| e.address.socket_addr())
+                    .flatten()?;
+                in_use.insert(addr);
+                let pool = pools
+                    .entry(addr)
+                    .or_insert_with(|| EndpointPool::new(addr, pool_config.clone()))
+                    .clone();
+                let identity = DubboIdentity {
+                    application: e.dubbo.as_ref().map(|d| Arc::from(d.application.as_str())),
+                    revision: e
+                        .dubbo
+                        .as_ref()
+                        .and_then(|d| d.revision.as_deref())
+                        .map(Arc::from),
+                };
+                Some(Endpoint::new(pool, identity))
+            })
+            .collect();
+        clusters.insert(
+            name.clone(),
+            Arc::new(ClusterView {
+                cluster: cluster.clone(),
+                balancer,
+                endpoints,
+            }),
+        );
+    }
+    // Pools no endpoint uses any more go; calls in flight keep theirs alive until done.
+    pools.retain(|addr, _| in_use.contains(addr));
+    View {
+        state: state.clone(),
+        routes,
+        clusters,
+    }
+}

@@ -1,0 +1,124 @@
+//! Routing a request by the xDS route table: virtual host and route, the cluster (weighted or
+//! by header), and which Dubbo method it calls — from the route's `filter_metadata["dubbo"]`
+//! (`interface`, optionally `method`, `version`, `group`), or else from the path's last
+//! segments (`.../{interface}/{method}`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::request::Parts;
+use xds_core::model::{Action, RetryPolicy};
+use xds_core::router::Request;
+
+use crate::errors::GatewayError;
+use crate::runtime::decode_component;
+use crate::xds::{ClusterView, XdsRouting};
+
+/// Envoy's route timeout when the route gives none.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// What "no timeout" (`timeout: 0s`) means here: long, not forever.
+const NO_TIMEOUT: Duration = Duration::from_secs(3600);
+
+#[derive(Debug)]
+pub struct Routed {
+    pub interface: String,
+    pub method: String,
+    pub version: Option<String>,
+    pub group: Option<String>,
+    pub timeout: Duration,
+    pub cluster: Arc<ClusterView>,
+    pub retry: Option<RetryPolicy>,
+}
+
+pub fn route(xds: &XdsRouting, parts: &Parts) -> Result<Routed, GatewayError> {
+    let no_route = || GatewayError::NoRoute {
+        method: parts.method.clone(),
+        path: parts.uri.path().to_owned(),
+    };
+    let view = xds.view();
+    let routes = view.routes.as_ref().ok_or_else(no_route)?;
+    let authority = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let random = fastrand::u64(..);
+    let request = Request {
+        authority,
+        path,
+        headers: &parts.headers,
+        random,
+    };
+    let decision = routes.route(&request).ok_or_else(no_route)?;
+    let forward = match &decision.route.action {
+        Action::Forward(f) => f,
+        Action::DirectResponse { status, .. } => {
+            return Err(GatewayError::NotFound(format!(
+                "route {:?} answers {status} directly, which this gateway does not do",
+                decision.route.name
+            )))
+        }
+        Action::Redirect(_) | Action::NonForwarding => {
+            return Err(GatewayError::NotFound(format!(
+                "route {:?} does not lead to a Dubbo service",
+                decision.route.name
+            )))
+        }
+    };
+    let cluster_name = forward
+        .pick_cluster(&parts.headers, random)
+        .ok_or_else(|| {
+            GatewayError::BadRequest(
+                "the route picks its cluster by a header this request lacks".into(),
+            )
+        })?;
+    let cluster = view.clusters.get(cluster_name).cloned().ok_or_else(|| {
+        GatewayError::Unavailable(format!("cluster {cluster_name:?} has no endpoints (yet)"))
+    })?;
+    let segments: Vec<&str> = parts
+        .uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let last = |n: usize| {
+        segments
+            .len()
+            .checked_sub(n)
+            .and_then(|i| segments.get(i))
+            .map(|s| decode_component(s, false))
+    };
+    let dubbo = decision.route.dubbo.as_ref();
+    let (interface, method) = match dubbo {
+        Some(d) => (
+            d.interface.clone(),
+            d.method
+                .clone()
+                .or_else(|| last(1))
+                .ok_or_else(|| GatewayError::NotFound("the path names no method".into()))?,
+        ),
+        None => match (last(2), last(1)) {
+            (Some(i), Some(m)) => (i, m),
+            _ => return Err(GatewayError::NotFound(
+                "the route gives no Dubbo interface and the path is not .../{interface}/{method}"
+                    .into(),
+            )),
+        },
+    };
+    let timeout = match forward.timeout {
+        None => DEFAULT_TIMEOUT,
+        Some(t) if t.is_zero() => NO_TIMEOUT,
+        Some(t) => t,
+    };
+    Ok(Routed {
+        interface,
+        method,
+        version: dubbo.and_then(|d| d.version.clone()),
+        group: dubbo.and_then(|d| d.group.clone()),
+        timeout,
+        cluster,
+        retry: forward.retry.clone(),
+    })
+}
