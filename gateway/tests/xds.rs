@@ -269,3 +269,45 @@ async fn routes_by_state_of_the_world_xds() {
 async fn routes_by_delta_xds() {
     routes_by_xds(true).await;
 }
+
+/// The example pair in configs/ (documented in docs/xds.md) works, on free ports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_example_pair_works() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let provider = rust_provider(DemoService::default()).await;
+    let snapshot = std::fs::read_to_string(root.join("configs/xds/snapshot.yaml"))
+        .expect("snapshot")
+        .replace(
+            "port_value: 20880",
+            &format!("port_value: {}", provider.port()),
+        );
+    let doc = xds_core::json::parse_text(&snapshot).expect("yaml");
+    let cp = ControlPlane::start(&doc, "example");
+    let yaml = std::fs::read_to_string(root.join("configs/xds-gateway.yaml"))
+        .expect("gateway config")
+        .replace("127.0.0.1:18000", &cp.addr.to_string())
+        .replace("127.0.0.1:8081", "127.0.0.1:0")
+        .replace("127.0.0.1:9911", "127.0.0.1:0")
+        .replace("127.0.0.1:9912", "127.0.0.1:0");
+    let config = gateway::config::from_figment(
+        Figment::new().merge(Yaml::string(&yaml)),
+        "xds-gateway.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let gw = running.listeners[0];
+    let mut answer = (StatusCode::SERVICE_UNAVAILABLE, json!(null));
+    for _ in 0..100 {
+        answer = post(gw, "/hello", r#"["xds"]"#).await;
+        if answer.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer, (StatusCode::OK, json!("Hello, xds")));
+    assert_eq!(
+        post(gw, &format!("/rpc/{SERVICE}/add"), "[2, 3]").await,
+        (StatusCode::OK, json!(5))
+    );
+    running.shutdown().await;
+}
