@@ -67,7 +67,7 @@ where
                     version: routed.version,
                     group: routed.group,
                     timeout: routed.timeout,
-                    upstream: Upstream::Xds(routed.cluster),
+                    upstream: Upstream::Xds(routed.cluster, routed.hash),
                     retry: routed.retry,
                 }
             }
@@ -121,7 +121,8 @@ struct Target<'r> {
 
 enum Upstream<'r> {
     Static(&'r UpstreamCluster),
-    Xds(Arc<crate::xds::ClusterView>),
+    /// With the request's hash, for consistent-hashing clusters.
+    Xds(Arc<crate::xds::ClusterView>, Option<u64>),
 }
 
 fn static_target<'r>(
@@ -205,7 +206,7 @@ async fn invoke(
     // The endpoint comes first: which revision it runs decides how the arguments are typed.
     let (conn, _in_flight, endpoint) = match &target.upstream {
         Upstream::Static(cluster) => connect(cluster).await?,
-        Upstream::Xds(cluster) => connect_xds(cluster).await?,
+        Upstream::Xds(cluster, hash) => connect_xds(cluster, *hash).await?,
     };
     let mut compiled = None;
     let call = match &target.pending {
@@ -257,10 +258,11 @@ enum Pending {
 /// A connection to an endpoint of an xDS cluster, trying up to three when connects fail.
 async fn connect_xds(
     cluster: &crate::xds::ClusterView,
+    hash: Option<u64>,
 ) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
     let mut last = String::from("the cluster has no usable endpoint");
     for _ in 0..cluster.endpoints.len().clamp(1, 3) {
-        let Some(endpoint) = cluster.pick() else {
+        let Some(endpoint) = cluster.pick(hash) else {
             break;
         };
         let in_flight = endpoint.start_call();

@@ -12,7 +12,7 @@ use http_bridge::dubbo2::{DubboIdentity, Endpoint, EndpointPool, PoolConfig};
 use xds_core::bootstrap::{Bootstrap, Node};
 use xds_core::client::{ClientOptions, Subscribe, XdsClient, XdsState};
 use xds_core::lb::{EndpointState, LoadBalancer};
-use xds_core::model::{AddressKind, Cluster, RouteConfig, RouteSource};
+use xds_core::model::{AddressKind, Cluster, Discovery, Endpoints, RouteConfig, RouteSource};
 
 use crate::config::XdsConfig;
 
@@ -43,12 +43,86 @@ impl EndpointState for ClusterView {
 }
 
 impl ClusterView {
-    /// An endpoint to call, by the cluster's policy.
-    pub fn pick(&self) -> Option<Arc<Endpoint>> {
+    /// An endpoint to call, by the cluster's policy; `hash` is the request's hash for ring hash
+    /// and Maglev clusters (from the route's hash policy).
+    pub fn pick(&self, hash: Option<u64>) -> Option<Arc<Endpoint>> {
         let mut rng = fastrand::Rng::new();
-        let index = self.balancer.pick(&mut rng, None, self)?;
+        let index = self.balancer.pick(&mut rng, hash, self)?;
         self.endpoints.get(index).cloned().flatten()
     }
+}
+
+/// Host names of DNS clusters, resolved: `(host, port)` → addresses.
+type Resolved = HashMap<(String, u16), Vec<SocketAddr>>;
+
+/// How often DNS clusters' names are resolved again (Envoy's default `dns_refresh_rate`).
+const DNS_REFRESH: Duration = Duration::from_secs(5);
+
+/// Resolves every host name that STRICT_DNS and LOGICAL_DNS clusters name.
+async fn resolve_names(state: &XdsState) -> Resolved {
+    let mut out = Resolved::new();
+    for c in state.clusters.values() {
+        if !matches!(
+            c.resource.discovery,
+            Discovery::StrictDns | Discovery::LogicalDns
+        ) {
+            continue;
+        }
+        let Some(assignment) = &c.resource.load_assignment else {
+            continue;
+        };
+        for e in assignment.all() {
+            if e.address.kind != AddressKind::Socket || e.address.ip().is_some() {
+                continue;
+            }
+            let key = (e.address.host.clone(), e.address.port);
+            if out.contains_key(&key) {
+                continue;
+            }
+            let lookup = tokio::net::lookup_host((e.address.host.as_str(), e.address.port));
+            let addrs = match tokio::time::timeout(Duration::from_secs(2), lookup).await {
+                Ok(Ok(addrs)) => addrs.collect(),
+                Ok(Err(err)) => {
+                    tracing::warn!(host = %e.address.host, error = %err, "cannot resolve");
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
+            };
+            out.insert(key, addrs);
+        }
+    }
+    out
+}
+
+/// The assignment with host names replaced by their addresses: every address for STRICT_DNS,
+/// the first for LOGICAL_DNS.
+fn expand(assignment: &Endpoints, discovery: &Discovery, resolved: &Resolved) -> Endpoints {
+    let mut out = assignment.clone();
+    for locality in &mut out.localities {
+        let mut expanded = Vec::with_capacity(locality.endpoints.len());
+        for e in &locality.endpoints {
+            if e.address.kind != AddressKind::Socket || e.address.ip().is_some() {
+                expanded.push(e.clone());
+                continue;
+            }
+            let addrs = resolved
+                .get(&(e.address.host.clone(), e.address.port))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let take = if *discovery == Discovery::LogicalDns {
+                1
+            } else {
+                addrs.len()
+            };
+            for addr in addrs.iter().take(take) {
+                let mut copy = e.clone();
+                copy.address.host = addr.ip().to_string();
+                expanded.push(copy);
+            }
+        }
+        locality.endpoints = expanded;
+    }
+    out
 }
 
 /// What requests use, rebuilt on every accepted xDS update.
@@ -106,15 +180,43 @@ impl XdsRouting {
         let shared = view.clone();
         let task = tokio::spawn(async move {
             let mut pools: HashMap<SocketAddr, Arc<EndpointPool>> = HashMap::new();
+            let mut resolved = Resolved::new();
+            let mut refresh = tokio::time::interval(DNS_REFRESH);
+            refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let state = updates.borrow_and_update().clone();
+                let names = resolve_names(&state).await;
+                let dns_changed = names != resolved;
+                resolved = names;
                 let previous = shared.read().map(|v| v.clone()).unwrap_or_default();
-                let next = build(&state, &previous, &listener, connections, &mut pools);
+                let next = build(
+                    &state,
+                    &previous,
+                    &listener,
+                    connections,
+                    &mut pools,
+                    &resolved,
+                    dns_changed,
+                );
                 if let Ok(mut slot) = shared.write() {
                     *slot = Arc::new(next);
                 }
-                if updates.changed().await.is_err() {
-                    return;
+                // Wait for the next xDS update, or re-resolve DNS clusters' names now and then.
+                loop {
+                    tokio::select! {
+                        changed = updates.changed() => {
+                            if changed.is_err() { return }
+                            break;
+                        }
+                        _ = refresh.tick() => {
+                            let state = updates.borrow().clone();
+                            if state.clusters.values().any(|c| matches!(c.resource.discovery, Discovery::StrictDns | Discovery::LogicalDns))
+                                && resolve_names(&state).await != resolved
+                            {
+                                break;
+                            }
+                        }
+                    }
                 }
             }
         });
@@ -137,6 +239,8 @@ fn build(
     listener: &str,
     connections: usize,
     pools: &mut HashMap<SocketAddr, Arc<EndpointPool>>,
+    resolved: &Resolved,
+    dns_changed: bool,
 ) -> View {
     let routes = state.listeners.get(listener).and_then(|l| {
         l.resource.http.first().and_then(|hcm| match &hcm.routes {
@@ -151,8 +255,16 @@ fn build(
             continue;
         };
         let cluster = &versioned.resource;
+        let dns = matches!(
+            cluster.discovery,
+            Discovery::StrictDns | Discovery::LogicalDns
+        );
         // Unchanged cluster and endpoints: keep the view (and its balancer's state).
-        if let Some(old) = previous.clusters.get(name) {
+        if let Some(old) = previous
+            .clusters
+            .get(name)
+            .filter(|_| !(dns && dns_changed))
+        {
             let same_endpoints = previous
                 .state
                 .endpoints_of(name)
@@ -165,7 +277,14 @@ fn build(
                 continue;
             }
         }
-        let balancer = LoadBalancer::new(cluster.lb_policy, assignment);
+        let balancer = if dns {
+            LoadBalancer::new(
+                cluster.lb_policy,
+                &expand(assignment, &cluster.discovery, resolved),
+            )
+        } else {
+            LoadBalancer::new(cluster.lb_policy, assignment)
+        };
         let pool_config = PoolConfig {
             connections,
             connect_timeout: cluster.connect_timeout,

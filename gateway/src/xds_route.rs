@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::request::Parts;
-use xds_core::model::{Action, RetryPolicy};
+use xds_core::model::{Action, HashOn, HashPolicy, RetryPolicy};
 use xds_core::router::Request;
 
 use crate::errors::GatewayError;
@@ -28,6 +28,8 @@ pub struct Routed {
     pub timeout: Duration,
     pub cluster: Arc<ClusterView>,
     pub retry: Option<RetryPolicy>,
+    /// The request's hash by the route's hash policy (ring hash and Maglev clusters).
+    pub hash: Option<u64>,
 }
 
 pub fn route(xds: &XdsRouting, parts: &Parts) -> Result<Routed, GatewayError> {
@@ -112,7 +114,9 @@ pub fn route(xds: &XdsRouting, parts: &Parts) -> Result<Routed, GatewayError> {
         Some(t) if t.is_zero() => NO_TIMEOUT,
         Some(t) => t,
     };
+    let hash = request_hash(&forward.hash_policy, parts);
     Ok(Routed {
+        hash,
         interface,
         method,
         version: dubbo.and_then(|d| d.version.clone()),
@@ -121,4 +125,47 @@ pub fn route(xds: &XdsRouting, parts: &Parts) -> Result<Routed, GatewayError> {
         cluster,
         retry: forward.retry.clone(),
     })
+}
+
+/// Envoy's hash policy: each policy that yields a value is folded in; a terminal one that
+/// yields stops there. Source-IP policies yield nothing here (the request's peer is not known
+/// at this layer).
+fn request_hash(policies: &[HashPolicy], parts: &Parts) -> Option<u64> {
+    let mut hash: Option<u64> = None;
+    for p in policies {
+        let value: Option<String> = match &p.on {
+            HashOn::Header(name) => parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            HashOn::QueryParameter(name) => parts.uri.query().and_then(|q| {
+                q.split('&').find_map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (k == name).then(|| decode_component(v, true))
+                })
+            }),
+            HashOn::Cookie(name) => parts
+                .headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .find_map(|c| {
+                    let (k, v) = c.trim().split_once('=')?;
+                    (k == name).then(|| v.to_owned())
+                }),
+            HashOn::SourceIp => None,
+        };
+        if let Some(v) = value {
+            let h = v.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+            hash = Some(hash.map_or(h, |prev| prev.rotate_left(1) ^ h));
+            if p.terminal {
+                break;
+            }
+        }
+    }
+    hash
 }

@@ -311,3 +311,64 @@ async fn the_documented_example_pair_works() {
     );
     running.shutdown().await;
 }
+
+/// STRICT_DNS clusters are resolved; ring-hash clusters keep a key on one endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_clusters_and_hash_policies() {
+    let a = rust_provider(DemoService::named("a")).await;
+    let b = rust_provider(DemoService::named("b")).await;
+    let endpoint = |host: &str, port: u16| json!({"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}});
+    let doc = json!({"version": "1", "resources": [
+        {"@type": "envoy.config.listener.v3.Listener", "name": "gateway", "api_listener": {"api_listener": {
+            "@type": HCM, "stat_prefix": "gw", "rds": {"route_config_name": "r", "config_source": {"ads": {}}}}}},
+        {"@type": "envoy.config.route.v3.RouteConfiguration", "name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/dns/"}, "route": {"cluster": "by-name"}, "metadata": {"filter_metadata": {"dubbo": {"interface": SERVICE}}}},
+            {"match": {"prefix": "/sticky/"}, "route": {"cluster": "hashed", "hash_policy": [{"header": {"header_name": "x-user"}}]},
+             "metadata": {"filter_metadata": {"dubbo": {"interface": SERVICE}}}}
+        ]}]},
+        {"@type": "envoy.config.cluster.v3.Cluster", "name": "by-name", "type": "STRICT_DNS", "connect_timeout": "0.5s",
+         "load_assignment": {"cluster_name": "by-name", "endpoints": [{"lb_endpoints": [endpoint("localhost", a.port())]}]}},
+        {"@type": "envoy.config.cluster.v3.Cluster", "name": "hashed", "type": "STATIC", "lb_policy": "RING_HASH",
+         "load_assignment": {"cluster_name": "hashed", "endpoints": [{"lb_endpoints": [endpoint("127.0.0.1", a.port()), endpoint("127.0.0.1", b.port())]}]}}
+    ]});
+    let cp = ControlPlane::start(&doc, "dns");
+    let (gw, _) = gateway(cp.addr, false).await;
+    let mut answer = (StatusCode::SERVICE_UNAVAILABLE, json!(null));
+    for _ in 0..100 {
+        answer = post(gw, "/dns/whoami", "[]").await;
+        if answer.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer, (StatusCode::OK, json!("a")), "localhost resolved");
+
+    let whoami = |user: String| async move {
+        let req = http::Request::post(format!("http://{gw}/sticky/whoami"))
+            .header("x-user", user)
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"[]")))
+            .expect("request");
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Full<bytes::Bytes>>();
+        let resp = client.request(req).await.expect("response");
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        String::from_utf8_lossy(&body).into_owned()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for user in 0..20 {
+        let first = whoami(format!("user{user}")).await;
+        for _ in 0..3 {
+            assert_eq!(
+                whoami(format!("user{user}")).await,
+                first,
+                "user{user} moved"
+            );
+        }
+        seen.insert(first);
+    }
+    assert_eq!(seen.len(), 2, "keys spread over both endpoints: {seen:?}");
+}

@@ -37,13 +37,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         resource_timeout: Duration::from_secs(120),
         ..Default::default()
     };
-    let node = Node { id: "scale-client".into(), ..Default::default() };
+    let node = Node {
+        id: "scale-client".into(),
+        ..Default::default()
+    };
     let client = XdsClient::start(Bootstrap::new(addr.clone(), node), options)?;
     let mut updates = client.updates();
-    let applied = tokio::time::timeout(Duration::from_secs(300), updates.wait_for(|s| {
-        s.clusters.len() >= clusters
-            && s.endpoints.values().map(|e| e.resource.all().count()).sum::<usize>() >= endpoints
-    }))
+    let applied = tokio::time::timeout(
+        Duration::from_secs(300),
+        updates.wait_for(|s| {
+            s.clusters.len() >= clusters
+                && s.endpoints
+                    .values()
+                    .map(|e| e.resource.all().count())
+                    .sum::<usize>()
+                    >= endpoints
+        }),
+    )
     .await;
     let elapsed = start.elapsed();
     if !matches!(applied, Ok(Ok(_))) {
