@@ -117,37 +117,32 @@ impl Cluster {
 
     /// Picks an endpoint by the cluster's policy, among those not in connect backoff (or among
     /// all, when every one is down, so the caller learns why); `None` for an empty cluster.
+    /// Allocation-free: it runs once per request.
     pub fn pick(&self) -> Option<Arc<Endpoint>> {
-        let up: Vec<&Arc<Endpoint>> = self
-            .endpoints
-            .iter()
-            .filter(|e| !e.pool.is_down())
-            .collect();
-        // All down: try one anyway; its pool reports why it is down.
-        let candidates = if up.is_empty() {
-            self.endpoints.iter().collect()
-        } else {
-            up
-        };
-        let n = candidates.len();
+        let n = self.endpoints.len();
         if n == 0 {
             return None;
         }
+        let up = self.endpoints.iter().filter(|e| !e.pool.is_down()).count();
+        // All down: choose among all; the pool of the one chosen reports why it is down.
+        let (usable, count): (fn(&Arc<Endpoint>) -> bool, usize) = if up == 0 {
+            (|_| true, n)
+        } else {
+            (|e| !e.pool.is_down(), up)
+        };
+        // The `i`-th usable endpoint, so that the spread stays even over those that are up.
+        let nth = |i: usize| self.endpoints.iter().filter(|e| usable(e)).nth(i % count);
         let chosen = match self.policy {
-            LbPolicy::RoundRobin => candidates[self.next.fetch_add(1, Ordering::Relaxed) % n],
-            LbPolicy::Random => candidates[fastrand::usize(..n)],
+            LbPolicy::RoundRobin => nth(self.next.fetch_add(1, Ordering::Relaxed)),
+            LbPolicy::Random => nth(fastrand::usize(..count)),
             LbPolicy::LeastRequest => {
-                let (a, b) = (
-                    candidates[fastrand::usize(..n)],
-                    candidates[fastrand::usize(..n)],
-                );
-                if b.in_flight() < a.in_flight() {
-                    b
-                } else {
-                    a
+                let (a, b) = (nth(fastrand::usize(..count)), nth(fastrand::usize(..count)));
+                match (a, b) {
+                    (Some(a), Some(b)) if b.in_flight() < a.in_flight() => Some(b),
+                    (a, _) => a,
                 }
             }
         };
-        Some(Arc::clone(chosen))
+        chosen.map(Arc::clone)
     }
 }
