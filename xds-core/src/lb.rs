@@ -128,7 +128,9 @@ impl LoadBalancer {
                 .iter()
                 .map(|(w, members)| {
                     let up = members.iter().filter(|i| usable(i)).count() as u64;
-                    u64::from(w.unwrap_or(0)) * up * 1000 / (members.len().max(1) as u64)
+                    let scaled = u128::from(w.unwrap_or(0)) * u128::from(up) * 1000
+                        / (members.len().max(1) as u128);
+                    u64::try_from(scaled).unwrap_or(u64::MAX / 1024)
                 })
                 .collect();
             let sum: u64 = effective.iter().sum();

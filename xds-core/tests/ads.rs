@@ -313,7 +313,7 @@ fn cluster_any(name: &str) -> envoy_types::pb::google::protobuf::Any {
 }
 
 fn bad_cluster_any(name: &str) -> envoy_types::pb::google::protobuf::Any {
-    let json = json!({"name": name, "type": "STATIC"});
+    let json = json!({"name": name, "type": "STRICT_DNS"});
     envoy_types::pb::google::protobuf::Any {
         type_url: CLUSTER.into(),
         value: to_protobuf(CLUSTER, &json).expect("encode"),

@@ -133,15 +133,23 @@ fn cluster_fields_and_refusals() {
     assert!(matches!(s.lb_policy, LbPolicy::RingHash { .. }));
     assert_eq!(s.load_assignment.expect("endpoints").all().count(), 1);
 
+    // Valid Istio shapes: an empty STATIC cluster (BlackHoleCluster), ORIGINAL_DST with
+    // CLUSTER_PROVIDED (PassthroughCluster).
+    cluster(json!({"name": "BlackHoleCluster", "type": "STATIC"})).expect("empty static");
+    let passthrough = cluster(json!({"name": "PassthroughCluster", "type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED"})).expect("original dst");
+    assert_eq!(passthrough.discovery, Discovery::OriginalDst);
     for (json, needle) in [
-        (json!({"name": "a", "type": "STATIC"}), "needs endpoints"),
+        (
+            json!({"name": "a", "type": "STRICT_DNS"}),
+            "needs endpoints",
+        ),
         (
             json!({"name": "b", "type": "STATIC", "load_assignment": {"cluster_name": "b", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "db.local", "port_value": 1}}}}]}]}}),
             "IP addresses",
         ),
         (
-            json!({"name": "c", "type": "EDS", "lb_policy": "CLUSTER_PROVIDED"}),
-            "CLUSTER_PROVIDED",
+            json!({"name": "c", "type": "EDS", "lb_policy": "RING_HASH", "ring_hash_lb_config": {"minimum_ring_size": 10, "maximum_ring_size": 5}}),
+            "not a range",
         ),
         (json!({"name": "", "type": "EDS"}), "needs a name"),
     ] {

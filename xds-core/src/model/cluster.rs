@@ -35,6 +35,8 @@ pub enum Discovery {
     Static,
     StrictDns,
     LogicalDns,
+    /// ORIGINAL_DST (Istio's passthrough): valid, kept, never picked by this crate's users.
+    OriginalDst,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,7 @@ impl TryFrom<&pb::Cluster> for Cluster {
                     .filter(|s| !s.is_empty())
                     .unwrap_or_else(|| c.name.clone()),
             },
+            Some(T::Type(4)) => Discovery::OriginalDst,
             Some(T::Type(other)) => {
                 return Err(invalid(format!("discovery type {other} is not supported")))
             }
@@ -121,7 +124,8 @@ impl TryFrom<&pb::Cluster> for Cluster {
             .map(Endpoints::try_from)
             .transpose()
             .map_err(|e| invalid(format!("load_assignment: {e}")))?;
-        if !matches!(discovery, Discovery::Eds { .. })
+        // STATIC clusters may be empty (Istio's BlackHoleCluster); DNS ones need names.
+        if matches!(discovery, Discovery::StrictDns | Discovery::LogicalDns)
             && load_assignment.as_ref().is_none_or(|l| l.is_empty())
         {
             return Err(invalid(format!(
@@ -222,6 +226,9 @@ fn lb_policy(c: &pb::Cluster) -> Result<LbPolicy, String> {
                     },
                 ),
                 ("maglev", LbPolicy::Maglev { table_size: 65537 }),
+                // Weighted round robin over localities (what gRPC control planes send).
+                ("wrr_locality", LbPolicy::RoundRobin),
+                ("pick_first", LbPolicy::RoundRobin),
             ];
             if let Some((_, policy)) = known
                 .iter()
@@ -267,7 +274,8 @@ fn lb_policy(c: &pb::Cluster) -> Result<LbPolicy, String> {
                 _ => 65537,
             },
         },
-        6 => return Err("CLUSTER_PROVIDED load balancing is not supported".into()),
+        // The cluster type picks (ORIGINAL_DST): nothing to balance here.
+        6 => LbPolicy::RoundRobin,
         other => return Err(format!("lb_policy {other} is not supported")),
     })
 }

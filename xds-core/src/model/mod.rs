@@ -21,9 +21,13 @@ pub use route::{
     RetryPolicy, Route, RouteConfig, RouteMatch, VirtualHost, WeightedCluster,
 };
 
-/// A protobuf duration; negative ones count as zero.
+/// The largest duration protobuf allows (10,000 years).
+const MAX_SECONDS: u64 = 315_576_000_000;
+
+/// A protobuf duration; negative ones count as zero, and none exceeds protobuf's range (so
+/// arithmetic on it cannot overflow).
 pub(crate) fn duration(d: &protobuf::Duration) -> Duration {
-    let secs = u64::try_from(d.seconds).unwrap_or(0);
+    let secs = u64::try_from(d.seconds).unwrap_or(0).min(MAX_SECONDS);
     let nanos = u32::try_from(d.nanos).unwrap_or(0).min(999_999_999);
     Duration::new(secs, nanos)
 }

@@ -387,7 +387,7 @@ fn retry_policy(p: &pb::RetryPolicy) -> Result<RetryPolicy, String> {
         .map_or(Duration::from_millis(25), duration);
     let max = backoff
         .and_then(|b| b.max_interval.as_ref())
-        .map_or(base * 10, duration);
+        .map_or_else(|| base.saturating_mul(10), duration);
     if base.is_zero() || max < base {
         return Err("retry back-off needs 0 < base_interval <= max_interval".into());
     }
