@@ -48,6 +48,7 @@ pub fn route(xds: &XdsRouting, parts: &Parts) -> Result<Routed, GatewayError> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let random = fastrand::u64(..);
     let request = Request {
+        method: parts.method.as_str(),
         authority,
         path,
         headers: &parts.headers,

@@ -79,6 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let headers = http::HeaderMap::new();
     let random = fastrand::u64(..);
     let request = Request {
+        method: "GET",
         authority: &listener_name,
         path: &path,
         headers: &headers,

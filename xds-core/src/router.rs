@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::model::matchers::full_match;
+use crate::model::matchers::{full_match, HeaderKey};
 use crate::model::{
     ClusterChoice, Domain, Forward, PathMatch, Route, RouteConfig, RouteMatch, VirtualHost,
 };
@@ -14,6 +14,8 @@ use crate::model::{
 pub struct Request<'a> {
     /// `Host` / `:authority`.
     pub authority: &'a str,
+    /// The HTTP method (for `:method` matchers).
+    pub method: &'a str,
     /// Path with its query string, as received.
     pub path: &'a str,
     pub headers: &'a http::HeaderMap,
@@ -94,9 +96,16 @@ fn matches(m: &RouteMatch, request: &Request<'_>) -> bool {
         return false;
     }
     let headers_ok = m.headers.iter().all(|h| {
+        let name = match &h.name {
+            HeaderKey::Header(name) => name,
+            HeaderKey::Authority => return h.matches(Some(request.authority)),
+            HeaderKey::Method => return h.matches(Some(request.method)),
+            HeaderKey::Path => return h.matches(Some(request.path)),
+            HeaderKey::Scheme => return h.matches(Some("http")),
+        };
         let mut values = request
             .headers
-            .get_all(&h.name)
+            .get_all(name)
             .iter()
             .filter_map(|v| v.to_str().ok());
         let joined = match (values.next(), values.next()) {
@@ -118,10 +127,10 @@ fn matches(m: &RouteMatch, request: &Request<'_>) -> bool {
             .split('&')
             .filter_map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (k == q.name).then_some(v)
+                (decode(k) == q.name).then(|| decode(v))
             })
             .next();
-        q.matches(value)
+        q.matches(value.as_deref())
     });
     if !query_ok {
         return false;
@@ -155,4 +164,32 @@ impl Forward {
             }
         }
     }
+}
+
+/// A query component with `%XX` escapes and `+` decoded (invalid UTF-8 replaced).
+fn decode(s: &str) -> Cow<'_, str> {
+    if !s.contains(['%', '+']) {
+        return Cow::Borrowed(s);
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], escaped) {
+            (_, Some(b)) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (b'+', None) => out.push(b' '),
+            (b, None) => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }

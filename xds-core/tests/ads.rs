@@ -91,6 +91,7 @@ async fn client_against_the_snapshot_server(delta: bool) {
     let decision = state.routes["routes"]
         .resource
         .route(&Request {
+            method: "GET",
             authority: "x",
             path: "/a",
             headers: &headers,

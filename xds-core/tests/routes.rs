@@ -35,6 +35,7 @@ fn config(json: Json) -> Result<RouteConfig, Error> {
 
 fn request<'a>(authority: &'a str, path: &'a str, headers: &'a http::HeaderMap) -> Request<'a> {
     Request {
+        method: "GET",
         authority,
         path,
         headers,
@@ -218,6 +219,7 @@ fn every_matcher_kind() {
     let sampled = (0..100u64)
         .filter(|r| {
             let req = Request {
+                method: "GET",
                 authority: "h",
                 path: "/sample",
                 headers: &none,
@@ -356,4 +358,61 @@ fn invalid_resources_are_refused_with_the_field_at_fault() {
     let err = decode::<RouteConfiguration>(ROUTE_TYPE, &json!({"virtual_hosts": 5}))
         .expect_err("bad json");
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+}
+
+#[test]
+fn pseudo_headers_inverted_matchers_and_encoded_queries() {
+    let rc = config(json!({"name": "p", "virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
+        // Istio writes VirtualService authority and method matches as pseudo-header matchers.
+        {"name": "authority", "match": {"prefix": "/", "headers": [{"name": ":authority", "string_match": {"prefix": "api."}}]}, "route": {"cluster": "api"}},
+        {"name": "method", "match": {"prefix": "/", "headers": [{"name": ":method", "string_match": {"exact": "DELETE"}}]}, "route": {"cluster": "deletes"}},
+        {"name": "not-beta", "match": {"prefix": "/", "headers": [{"name": "x-beta", "string_match": {"exact": "1"}, "invert_match": true}]}, "route": {"cluster": "stable"}},
+        {"name": "q", "match": {"prefix": "/", "query_parameters": [{"name": "who", "string_match": {"exact": "a b"}}]}, "route": {"cluster": "encoded"}},
+        {"name": "rest", "match": {"prefix": "/"}, "route": {"cluster": "rest"}}
+    ]}]}))
+    .expect("valid, pseudo-headers included");
+    let pick = |authority: &str, method: &str, path: &str, headers: &[(&str, &str)]| {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                v.parse().expect("value"),
+            );
+        }
+        let req = Request {
+            method,
+            authority,
+            path,
+            headers: &map,
+            random: 0,
+        };
+        rc.route(&req)
+            .map(|d| d.route.name.clone())
+            .expect("routed")
+    };
+    assert_eq!(pick("api.example.com", "GET", "/", &[]), "authority");
+    assert_eq!(pick("www", "DELETE", "/", &[]), "method");
+    // Inverted value matchers match a present, different value — not a missing header.
+    assert_eq!(pick("www", "GET", "/", &[("x-beta", "0")]), "not-beta");
+    assert_eq!(pick("www", "GET", "/", &[("x-beta", "1")]), "rest");
+    assert_eq!(
+        pick("www", "GET", "/?who=a%20b", &[]),
+        "q",
+        "missing x-beta: the inverted matcher does not match; the query is decoded"
+    );
+    let rc2 = config(json!({"name": "q", "virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
+        {"name": "q", "match": {"prefix": "/", "query_parameters": [{"name": "who", "string_match": {"exact": "a b"}}]}, "route": {"cluster": "encoded"}}
+    ]}]}))
+    .expect("valid");
+    let none = http::HeaderMap::new();
+    for path in ["/?who=a%20b", "/?who=a+b"] {
+        let req = Request {
+            method: "GET",
+            authority: "h",
+            path,
+            headers: &none,
+            random: 0,
+        };
+        assert!(rc2.route(&req).is_some(), "{path}");
+    }
 }

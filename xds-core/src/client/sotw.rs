@@ -130,7 +130,9 @@ impl Stream<'_, '_> {
             self.session.publish();
             return;
         }
-        let complete = self.sent.get(&type_url) == Some(&Interest::Wildcard);
+        // Listener and Cluster responses carry everything subscribed to (by name or not):
+        // what they omit is gone. Route and endpoint responses may carry only some.
+        let complete = type_url == LISTENER || type_url == CLUSTER;
         self.session.apply(&type_url, accepted, &[], complete);
         self.session
             .state

@@ -81,10 +81,36 @@ pub fn string_match(m: &matcher::StringMatcher) -> Result<StringMatch, String> {
     Ok(StringMatch::new(kind, m.ignore_case))
 }
 
+/// What a header matcher looks at: a header, or one of HTTP/2's pseudo-headers (Istio
+/// matches `:authority` and `:method` this way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderKey {
+    Header(http::HeaderName),
+    Authority,
+    Method,
+    Path,
+    Scheme,
+}
+
+impl HeaderKey {
+    pub fn parse(name: &str) -> Result<HeaderKey, String> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            ":authority" | "host" => HeaderKey::Authority,
+            ":method" => HeaderKey::Method,
+            ":path" => HeaderKey::Path,
+            ":scheme" => HeaderKey::Scheme,
+            other => HeaderKey::Header(
+                http::HeaderName::from_bytes(other.as_bytes())
+                    .map_err(|_| format!("{name:?} is not a header name"))?,
+            ),
+        })
+    }
+}
+
 /// A compiled `HeaderMatcher`.
 #[derive(Debug, Clone)]
 pub struct HeaderMatch {
-    pub name: http::HeaderName,
+    pub name: HeaderKey,
     test: HeaderTest,
     invert: bool,
     missing_as_empty: bool,
@@ -106,7 +132,9 @@ impl HeaderMatch {
         };
         let hit = match (&self.test, value) {
             (HeaderTest::Present(want), v) => v.is_some() == *want,
-            (_, None) => return self.invert && !matches!(self.test, HeaderTest::Present(_)),
+            // As Envoy: a missing header matches no value matcher, inverted or not (unless
+            // `treat_missing_header_as_empty`).
+            (_, None) => return false,
             (HeaderTest::Value(m), Some(v)) => m.matches(v),
             (HeaderTest::Range { start, end }, Some(v)) => v
                 .trim()
@@ -121,8 +149,7 @@ impl HeaderMatch {
 #[allow(deprecated)]
 pub fn header_match(h: &pb::HeaderMatcher) -> Result<HeaderMatch, String> {
     use pb::header_matcher::HeaderMatchSpecifier as S;
-    let name = http::HeaderName::from_bytes(h.name.to_ascii_lowercase().as_bytes())
-        .map_err(|_| format!("{:?} is not a header name", h.name))?;
+    let name = HeaderKey::parse(&h.name)?;
     let exact = |s: &str, kind: fn(String) -> StringKind| {
         HeaderTest::Value(StringMatch::new(kind(s.to_owned()), false))
     };

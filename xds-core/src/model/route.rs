@@ -415,10 +415,12 @@ fn retry_policy(p: &pb::RetryPolicy) -> Result<RetryPolicy, String> {
 fn hash_policy(h: &pb::route_action::HashPolicy) -> Result<Option<HashPolicy>, String> {
     use pb::route_action::hash_policy::PolicySpecifier as S;
     let on = match &h.policy_specifier {
-        Some(S::Header(header)) => HashOn::Header(
-            http::HeaderName::from_bytes(header.header_name.to_ascii_lowercase().as_bytes())
-                .map_err(|_| format!("{:?} is not a header name", header.header_name))?,
-        ),
+        Some(S::Header(header)) => match super::matchers::HeaderKey::parse(&header.header_name)? {
+            super::matchers::HeaderKey::Header(name) => HashOn::Header(name),
+            super::matchers::HeaderKey::Authority => HashOn::Header(http::header::HOST),
+            // The method, path or scheme: inputs this crate does not hash on.
+            _ => return Ok(None),
+        },
         Some(S::Cookie(c)) => HashOn::Cookie(c.name.clone()),
         Some(S::ConnectionProperties(p)) if p.source_ip => HashOn::SourceIp,
         Some(S::QueryParameter(q)) => HashOn::QueryParameter(q.name.clone()),
