@@ -78,8 +78,16 @@ async fn follow(path: PathBuf, server: SnapshotServer, poll: Duration) {
         }
         last = now;
         match load(&path) {
-            Ok(snapshot) if snapshot.version == server.current().version => {}
-            Ok(snapshot) => {
+            Ok(mut snapshot) => {
+                if snapshot.version == server.current().version {
+                    if snapshot.digest() == server.current().digest() {
+                        continue;
+                    }
+                    // Changed content under the same version would be ignored by clients.
+                    tracing::warn!(version = %snapshot.version, "the file changed but its version did not; bump `version` — pushing with a content suffix");
+                    snapshot.version =
+                        format!("{}+{:08x}", snapshot.version, snapshot.digest() as u32);
+                }
                 tracing::info!(version = %snapshot.version, resources = snapshot.len(), "snapshot changed; pushing");
                 server.set(snapshot);
             }

@@ -38,6 +38,9 @@ pub enum GatewayError {
     BadGateway(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The connection broke after the call was sent: the provider may have run it.
+    #[error("{0}")]
+    ConnectionLost(String),
     #[error("{0}")]
     Timeout(String),
 }
@@ -51,7 +54,9 @@ impl GatewayError {
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::ProviderException { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Unavailable(_) | GatewayError::ConnectionLost(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -64,7 +69,7 @@ impl GatewayError {
             GatewayError::BadRequest(_) => "INVALID_ARGUMENT",
             GatewayError::ProviderException { .. } => "PROVIDER_EXCEPTION",
             GatewayError::BadGateway(_) => "BAD_GATEWAY",
-            GatewayError::Unavailable(_) => "UNAVAILABLE",
+            GatewayError::Unavailable(_) | GatewayError::ConnectionLost(_) => "UNAVAILABLE",
             GatewayError::Timeout(_) => "DEADLINE_EXCEEDED",
         }
     }

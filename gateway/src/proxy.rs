@@ -81,31 +81,44 @@ where
     };
     let version = header(["x-dubbo-version", "x-dubbo-service-version"]).or(target.version.clone());
     let group = header(["x-dubbo-group", "x-dubbo-service-group"]).or(target.group.clone());
+    // Envoy's semantics: the route timeout bounds all attempts together; each attempt gets
+    // at most the per-try timeout and what is left.
+    let deadline = tokio::time::Instant::now() + target.timeout;
     let attempts = target
         .retry
         .as_ref()
-        .map_or(1, |r| r.num_retries as usize + 1);
+        .map_or(1, |r| r.num_retries.min(MAX_RETRIES) as usize + 1);
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let timeout = target
             .retry
             .as_ref()
             .and_then(|r| r.per_try_timeout)
-            .map_or(target.timeout, |t| t.min(target.timeout));
+            .map_or(left, |t| t.min(left));
         let result = invoke(rt, &parts, &target, version.clone(), group.clone(), timeout).await;
         match result {
             Err(e) if attempt < attempts && retriable(&e, target.retry.as_ref()) => {
                 let backoff = target.retry.as_ref().map_or(Duration::ZERO, |r| {
-                    (r.base_interval * 2u32.saturating_pow(attempt as u32 - 1)).min(r.max_interval)
+                    r.base_interval
+                        .saturating_mul(1 << (attempt - 1).min(16))
+                        .min(r.max_interval)
                 });
+                let backoff = backoff.mul_f64(fastrand::f64() + 0.5);
+                if tokio::time::Instant::now() + backoff >= deadline {
+                    return Err(e);
+                }
                 tracing::debug!(error = %e, attempt, "retrying");
-                tokio::time::sleep(backoff.mul_f64(fastrand::f64() + 0.5)).await;
+                tokio::time::sleep(backoff).await;
             }
             other => return other,
         }
     }
 }
+
+/// A ceiling on retries per request, whatever a route asks for.
+const MAX_RETRIES: u32 = 10;
 
 /// Where a routed request goes and how.
 struct Target<'r> {
@@ -174,21 +187,17 @@ fn static_target<'r>(
 fn retriable(e: &GatewayError, policy: Option<&xds_core::model::RetryPolicy>) -> bool {
     let Some(policy) = policy else { return false };
     let on = |c: &str| policy.retry_on.iter().any(|r| r == c);
+    let status =
+        |code: u16| on("retriable-status-codes") && policy.retriable_status_codes.contains(&code);
     match e {
+        // Nothing was sent: safe to try another endpoint.
         GatewayError::Unavailable(_) => {
-            on("connect-failure")
-                || on("5xx")
-                || on("reset")
-                || on("unavailable")
-                || on("gateway-error")
-                || policy.retriable_status_codes.contains(&503)
+            on("connect-failure") || on("5xx") || on("gateway-error") || on("reset") || status(503)
         }
-        GatewayError::Timeout(_) => {
-            on("5xx") || on("gateway-error") || policy.retriable_status_codes.contains(&504)
-        }
-        GatewayError::BadGateway(_) => {
-            on("5xx") || on("gateway-error") || policy.retriable_status_codes.contains(&502)
-        }
+        // Sent, then the connection broke: the provider may have run the call.
+        GatewayError::ConnectionLost(_) => on("reset") || on("5xx") || on("gateway-error"),
+        GatewayError::Timeout(_) => on("5xx") || on("gateway-error") || status(504),
+        GatewayError::BadGateway(_) => on("5xx") || on("gateway-error") || status(502),
         _ => false,
     }
 }
@@ -390,8 +399,11 @@ fn call_error(e: CallError, timeout: Duration) -> GatewayError {
         CallError::Timeout(_) => {
             GatewayError::Timeout(format!("the provider did not answer within {timeout:?}"))
         }
-        CallError::Connect(m) | CallError::Closed(m) => {
+        CallError::Connect(m) => {
             GatewayError::Unavailable(format!("provider connection failed: {m}"))
+        }
+        CallError::Closed(m) => {
+            GatewayError::ConnectionLost(format!("provider connection failed: {m}"))
         }
         CallError::Malformed(e) => {
             GatewayError::BadGateway(format!("malformed reply from the provider: {e}"))

@@ -58,9 +58,11 @@ type Resolved = HashMap<(String, u16), Vec<SocketAddr>>;
 /// How often DNS clusters' names are resolved again (Envoy's default `dns_refresh_rate`).
 const DNS_REFRESH: Duration = Duration::from_secs(5);
 
-/// Resolves every host name that STRICT_DNS and LOGICAL_DNS clusters name.
-async fn resolve_names(state: &XdsState) -> Resolved {
-    let mut out = Resolved::new();
+/// Resolves the host names STRICT_DNS and LOGICAL_DNS clusters name, all at once. With
+/// `only_new`, names already in `known` keep their addresses (xDS updates must not wait on
+/// DNS); a failed lookup keeps the last good addresses, as Envoy does.
+async fn resolve_names(state: &XdsState, known: &Resolved, only_new: bool) -> Resolved {
+    let mut names = Vec::new();
     for c in state.clusters.values() {
         if !matches!(
             c.resource.discovery,
@@ -72,24 +74,43 @@ async fn resolve_names(state: &XdsState) -> Resolved {
             continue;
         };
         for e in assignment.all() {
-            if e.address.kind != AddressKind::Socket || e.address.ip().is_some() {
-                continue;
+            if e.address.kind == AddressKind::Socket && e.address.ip().is_none() {
+                names.push((e.address.host.clone(), e.address.port));
             }
-            let key = (e.address.host.clone(), e.address.port);
-            if out.contains_key(&key) {
-                continue;
-            }
-            let lookup = tokio::net::lookup_host((e.address.host.as_str(), e.address.port));
-            let addrs = match tokio::time::timeout(Duration::from_secs(2), lookup).await {
-                Ok(Ok(addrs)) => addrs.collect(),
-                Ok(Err(err)) => {
-                    tracing::warn!(host = %e.address.host, error = %err, "cannot resolve");
-                    Vec::new()
-                }
-                Err(_) => Vec::new(),
-            };
-            out.insert(key, addrs);
         }
+    }
+    names.sort_unstable();
+    names.dedup();
+    let mut out = Resolved::new();
+    let mut lookups = tokio::task::JoinSet::new();
+    for key in names {
+        match known.get(&key) {
+            Some(addrs) if only_new => drop(out.insert(key, addrs.clone())),
+            _ => {
+                lookups.spawn(async move {
+                    let lookup = tokio::net::lookup_host((key.0.as_str(), key.1));
+                    let found = match tokio::time::timeout(Duration::from_secs(2), lookup).await {
+                        Ok(Ok(addrs)) => Some(addrs.collect::<Vec<_>>()),
+                        Ok(Err(err)) => {
+                            tracing::warn!(host = %key.0, error = %err, "cannot resolve");
+                            None
+                        }
+                        Err(_) => None,
+                    };
+                    (key, found)
+                });
+            }
+        }
+    }
+    while let Some(Ok((key, found))) = lookups.join_next().await {
+        let addrs = match found {
+            Some(mut addrs) => {
+                addrs.sort_unstable();
+                addrs
+            }
+            None => known.get(&key).cloned().unwrap_or_default(),
+        };
+        out.insert(key, addrs);
     }
     out
 }
@@ -125,6 +146,14 @@ fn expand(assignment: &Endpoints, discovery: &Discovery, resolved: &Resolved) ->
     out
 }
 
+/// Connection pools by address and endpoint wrappers by (address, identity), kept across
+/// updates: calls in flight keep their connections, and least-request keeps counting them.
+#[derive(Debug, Default)]
+struct Pools {
+    pools: HashMap<SocketAddr, Arc<EndpointPool>>,
+    endpoints: HashMap<(SocketAddr, DubboIdentity), Arc<Endpoint>>,
+}
+
 /// What requests use, rebuilt on every accepted xDS update.
 #[derive(Debug, Default)]
 pub struct View {
@@ -148,23 +177,26 @@ impl Drop for XdsRouting {
 
 impl XdsRouting {
     pub fn start(config: &XdsConfig) -> Result<XdsRouting, String> {
-        let node = Node {
-            id: config.node_id.clone(),
-            cluster: config.node_cluster.clone(),
-            ..Default::default()
-        };
-        let bootstrap = match &config.bootstrap {
+        let mut bootstrap = match &config.bootstrap {
             Some(path) => {
-                let b =
-                    Bootstrap::from_file(std::path::Path::new(path)).map_err(|e| e.to_string())?;
-                if config.node_id.is_empty() {
-                    b
-                } else {
-                    b.with_node(node)
-                }
+                Bootstrap::from_file(std::path::Path::new(path)).map_err(|e| e.to_string())?
             }
-            None => Bootstrap::new(config.server.clone(), node),
+            None => Bootstrap::new(
+                config.server.clone(),
+                Node {
+                    id: "dubbo-gateway".into(),
+                    cluster: "dubbo-gateway".into(),
+                    ..Default::default()
+                },
+            ),
         };
+        // Only the fields given replace the bootstrap's (its locality and metadata stay).
+        if let Some(id) = &config.node_id {
+            bootstrap.node.id.clone_from(id);
+        }
+        if let Some(cluster) = &config.node_cluster {
+            bootstrap.node.cluster.clone_from(cluster);
+        }
         let options = ClientOptions {
             delta: config.delta,
             listeners: Subscribe::Names(vec![config.listener.clone()]),
@@ -179,13 +211,18 @@ impl XdsRouting {
         let connections = config.connections_per_endpoint;
         let shared = view.clone();
         let task = tokio::spawn(async move {
-            let mut pools: HashMap<SocketAddr, Arc<EndpointPool>> = HashMap::new();
+            let mut pools = Pools::default();
             let mut resolved = Resolved::new();
+            // Addresses a periodic re-resolution found changed, to apply on the next build.
+            let mut refreshed: Option<Resolved> = None;
             let mut refresh = tokio::time::interval(DNS_REFRESH);
             refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let state = updates.borrow_and_update().clone();
-                let names = resolve_names(&state).await;
+                let names = match refreshed.take() {
+                    Some(fresh) => fresh,
+                    None => resolve_names(&state, &resolved, true).await,
+                };
                 let dns_changed = names != resolved;
                 resolved = names;
                 let previous = shared.read().map(|v| v.clone()).unwrap_or_default();
@@ -210,10 +247,15 @@ impl XdsRouting {
                         }
                         _ = refresh.tick() => {
                             let state = updates.borrow().clone();
-                            if state.clusters.values().any(|c| matches!(c.resource.discovery, Discovery::StrictDns | Discovery::LogicalDns))
-                                && resolve_names(&state).await != resolved
-                            {
-                                break;
+                            let dns = state.clusters.values().any(|c| {
+                                matches!(c.resource.discovery, Discovery::StrictDns | Discovery::LogicalDns)
+                            });
+                            if dns {
+                                let fresh = resolve_names(&state, &resolved, false).await;
+                                if fresh != resolved {
+                                    refreshed = Some(fresh);
+                                    break;
+                                }
                             }
                         }
                     }
@@ -238,20 +280,35 @@ fn build(
     previous: &View,
     listener: &str,
     connections: usize,
-    pools: &mut HashMap<SocketAddr, Arc<EndpointPool>>,
+    pools: &mut Pools,
     resolved: &Resolved,
     dns_changed: bool,
 ) -> View {
-    let routes = state.listeners.get(listener).and_then(|l| {
-        l.resource.http.first().and_then(|hcm| match &hcm.routes {
-            RouteSource::Rds(name) => state.routes.get(name).map(|r| r.resource.clone()),
-            RouteSource::Inline(rc) => Some(Arc::new(rc.clone())),
-        })
-    });
+    let routes = match state.listeners.get(listener) {
+        // The listener is gone (or not there yet): no xDS routes.
+        None => None,
+        Some(l) => match l.resource.http.first().map(|hcm| &hcm.routes) {
+            Some(RouteSource::Rds(name)) => match state.routes.get(name) {
+                Some(r) => Some(r.resource.clone()),
+                // Switched to a RouteConfiguration not received yet: keep routing by the old
+                // one meanwhile, as Envoy does while the new one warms.
+                None => previous.routes.clone(),
+            },
+            Some(RouteSource::Inline(rc)) => Some(Arc::new(rc.clone())),
+            None => None,
+        },
+    };
     let mut clusters = HashMap::new();
     let mut in_use = std::collections::HashSet::new();
     for (name, versioned) in &state.clusters {
         let Some(assignment) = state.endpoints_of(name) else {
+            // Endpoints for a new EDS name not received yet: keep the cluster's previous view.
+            if let Some(old) = previous.clusters.get(name) {
+                for e in old.endpoints.iter().flatten() {
+                    in_use.insert(e.pool.addr());
+                }
+                clusters.insert(name.clone(), old.clone());
+            }
             continue;
         };
         let cluster = &versioned.resource;
@@ -273,6 +330,7 @@ fn build(
                 for e in old.endpoints.iter().flatten() {
                     in_use.insert(e.pool.addr());
                 }
+
                 clusters.insert(name.clone(), old.clone());
                 continue;
             }
@@ -298,10 +356,6 @@ fn build(
                     .then(|| e.address.socket_addr())
                     .flatten()?;
                 in_use.insert(addr);
-                let pool = pools
-                    .entry(addr)
-                    .or_insert_with(|| EndpointPool::new(addr, pool_config.clone()))
-                    .clone();
                 let identity = DubboIdentity {
                     application: e.dubbo.as_ref().map(|d| Arc::from(d.application.as_str())),
                     revision: e
@@ -310,7 +364,18 @@ fn build(
                         .and_then(|d| d.revision.as_deref())
                         .map(Arc::from),
                 };
-                Some(Endpoint::new(pool, identity))
+                let pool = pools
+                    .pools
+                    .entry(addr)
+                    .or_insert_with(|| EndpointPool::new(addr, pool_config.clone()))
+                    .clone();
+                Some(
+                    pools
+                        .endpoints
+                        .entry((addr, identity.clone()))
+                        .or_insert_with(|| Endpoint::new(pool, identity))
+                        .clone(),
+                )
             })
             .collect();
         clusters.insert(
@@ -323,7 +388,8 @@ fn build(
         );
     }
     // Pools no endpoint uses any more go; calls in flight keep theirs alive until done.
-    pools.retain(|addr, _| in_use.contains(addr));
+    pools.pools.retain(|addr, _| in_use.contains(addr));
+    pools.endpoints.retain(|(addr, _), _| in_use.contains(addr));
     View {
         state: state.clone(),
         routes,

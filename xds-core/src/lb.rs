@@ -23,6 +23,9 @@ pub struct LoadBalancer {
     next: AtomicUsize,
 }
 
+/// Overall health (percent, after overprovisioning) below which health is disregarded.
+const PANIC_THRESHOLD: u64 = 50;
+
 /// What the balancer asks of the caller about live endpoints.
 pub trait EndpointState {
     /// Ejected by outlier detection (or otherwise unusable for now).
@@ -81,6 +84,16 @@ impl LoadBalancer {
         hash: Option<u64>,
         state: &impl EndpointState,
     ) -> Option<usize> {
+        // With a hash, the priority and locality rolls come from it too, so a key stays on one
+        // endpoint across priorities and weighted localities.
+        let mut seeded;
+        let rng = match hash {
+            Some(h) => {
+                seeded = fastrand::Rng::with_seed(h);
+                &mut seeded
+            }
+            None => rng,
+        };
         let usable = |i: &usize| self.endpoints[*i].health == Health::Healthy && !state.ejected(*i);
         // Each priority's health in percent, scaled by the overprovisioning factor.
         let health: Vec<u64> = self
@@ -160,7 +173,14 @@ impl LoadBalancer {
                 .flat_map(|l| l.1.iter().copied())
                 .collect()
         };
-        let up: Vec<usize> = candidates.iter().copied().filter(|i| usable(i)).collect();
+        // Below Envoy's default panic threshold (50% healthy overall), health is disregarded:
+        // better to spread over everything than to crush the few healthy endpoints.
+        let panic = total < PANIC_THRESHOLD;
+        let up: Vec<usize> = if panic {
+            candidates.clone()
+        } else {
+            candidates.iter().copied().filter(|i| usable(i)).collect()
+        };
         // Degraded endpoints before unusable ones; everything when nothing else is left.
         let pool = if !up.is_empty() {
             up

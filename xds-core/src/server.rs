@@ -6,7 +6,7 @@
 //! until the snapshot changes); a request with an older nonce is stale and ignored, as the
 //! protocol says.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -124,7 +124,7 @@ impl AggregatedDiscoveryService for SnapshotServer {
             node: String::new(),
             queue: VecDeque::new(),
             awaiting: None,
-            pushed: self.current(),
+            held_clusters: BTreeMap::new(),
         };
         tokio::spawn(stream.run(inbound));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -186,7 +186,8 @@ impl AggregatedDiscoveryService for SnapshotServer {
                     changed = snapshots.changed() => {
                         if changed.is_err() { return }
                         snapshots.borrow_and_update();
-                        to_send.extend(subs.keys().cloned());
+                        // Clusters, endpoints, listeners, routes: the order clients need.
+                        to_send.extend(TYPES.iter().filter(|t| subs.contains_key(**t)).map(|t| (*t).to_owned()));
                     }
                 }
                 let snapshot = snapshots.borrow().clone();
@@ -269,8 +270,9 @@ struct SotwStream {
     queue: VecDeque<Push>,
     /// The nonce of the pushed response the client has not answered yet.
     awaiting: Option<(String, Instant)>,
-    /// The snapshot the last completed push delivered (for the clusters kept during a push).
-    pushed: Arc<Snapshot>,
+    /// The clusters last sent to this client, by name: what it holds now, and so what a push
+    /// must keep until routes have moved off them.
+    held_clusters: BTreeMap<String, crate::snapshot::Entry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,9 +369,9 @@ impl SotwStream {
             }
             if type_url == CLUSTER {
                 let dropped = self
-                    .pushed
-                    .resources(CLUSTER)
-                    .any(|(name, _)| snapshot.get(CLUSTER, name).is_none());
+                    .held_clusters
+                    .keys()
+                    .any(|name| snapshot.get(CLUSTER, name).is_none());
                 if dropped {
                     self.queue.push_back(Push::KeepingOld);
                     drop_clusters = true;
@@ -394,9 +396,6 @@ impl SotwStream {
             .await;
         let Some(nonce) = sent else { return false };
         self.awaiting = Some((nonce, Instant::now()));
-        if self.queue.is_empty() {
-            self.pushed = snapshot;
-        }
         true
     }
 
@@ -413,22 +412,26 @@ impl SotwStream {
         self.nonce += 1;
         sub.nonce = self.nonce.to_string();
         let wanted = |name: &String| sub.names.as_ref().is_none_or(|n| n.contains(name));
-        let mut resources: Vec<_> = snapshot
+        let mut sent: Vec<(String, crate::snapshot::Entry)> = snapshot
             .resources(type_url)
             .filter(|(name, _)| wanted(name))
-            .map(|(_, e)| e.resource.clone())
+            .map(|(name, e)| (name.clone(), e.clone()))
             .collect();
         let version = if keep_old {
-            resources.extend(
-                self.pushed
-                    .resources(type_url)
+            sent.extend(
+                self.held_clusters
+                    .iter()
                     .filter(|(name, _)| wanted(name) && snapshot.get(type_url, name).is_none())
-                    .map(|(_, e)| e.resource.clone()),
+                    .map(|(name, e)| (name.clone(), e.clone())),
             );
             format!("{}+previous", snapshot.version)
         } else {
             snapshot.version.clone()
         };
+        let resources = sent.iter().map(|(_, e)| e.resource.clone()).collect();
+        if type_url == CLUSTER {
+            self.held_clusters = sent.into_iter().collect();
+        }
         sub.sent_version = Some(version.clone());
         let response = DiscoveryResponse {
             version_info: version,

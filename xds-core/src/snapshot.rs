@@ -86,6 +86,21 @@ impl Snapshot {
         self.len() == 0
     }
 
+    /// A hash of every resource (name and content), independent of the version string.
+    pub fn digest(&self) -> u64 {
+        let mut all: Vec<(&str, &str, &str)> = self
+            .resources
+            .iter()
+            .flat_map(|(t, m)| {
+                m.iter()
+                    .map(move |(n, e)| (t.as_str(), n.as_str(), e.version.as_str()))
+            })
+            .collect();
+        all.sort_unstable();
+        let text: Vec<String> = all.iter().map(|(t, n, v)| format!("{t}/{n}@{v}")).collect();
+        fnv(text.join(",").as_bytes())
+    }
+
     /// A snapshot from a document: `{"version": "...", "resources": [ {"@type": ..., ...} ]}`
     /// (JSON or YAML, proto3 JSON mapping). Every resource is validated as a client would:
     /// a file with a bad resource is refused whole, naming it.

@@ -63,10 +63,12 @@ impl Default for Config {
 pub struct XdsConfig {
     /// The control plane, `host:port`.
     pub server: String,
-    /// A gRPC xDS bootstrap file, instead of `server` (its node is used unless `node_id` is set).
+    /// A gRPC xDS bootstrap file, instead of `server` (its node is used; `node_id` and
+    /// `node_cluster`, when set, replace only those fields).
     pub bootstrap: Option<String>,
-    pub node_id: String,
-    pub node_cluster: String,
+    /// The node id sent to the control plane (`dubbo-gateway` without a bootstrap).
+    pub node_id: Option<String>,
+    pub node_cluster: Option<String>,
     /// Incremental (delta) xDS instead of state of the world.
     pub delta: bool,
     /// The Listener (by name) whose HTTP connection manager holds the gateway's routes.
@@ -82,8 +84,8 @@ impl Default for XdsConfig {
         XdsConfig {
             server: String::new(),
             bootstrap: None,
-            node_id: "dubbo-gateway".into(),
-            node_cluster: "dubbo-gateway".into(),
+            node_id: None,
+            node_cluster: None,
             delta: false,
             listener: "gateway".into(),
             resource_timeout_ms: 15_000,

@@ -18,7 +18,7 @@ pub enum LbPolicy {
 
 /// Which Dubbo application instance an endpoint is, as service discovery (an xDS endpoint's
 /// `filter_metadata["dubbo"]`, or the config) says: the key to its published metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct DubboIdentity {
     pub application: Option<Arc<str>>,
     /// The metadata revision the instance runs.

@@ -132,7 +132,12 @@ impl Stream<'_, '_> {
             };
             match decode::resource(&type_url, any) {
                 Ok((name, resource)) if name == r.name || r.name.is_empty() => {
-                    accepted.push((name, r.version.clone(), resource));
+                    accepted.push((
+                        name,
+                        r.version.clone(),
+                        crate::snapshot::fnv(&any.value),
+                        resource,
+                    ));
                 }
                 Ok((name, _)) => {
                     rejected.push(format!("{:?}: the resource is named {name:?}", r.name))

@@ -74,6 +74,22 @@ impl Drop for XdsClient {
 impl XdsClient {
     /// Starts talking to the bootstrap's first server. Must be called inside a Tokio runtime.
     pub fn start(bootstrap: Bootstrap, options: ClientOptions) -> Result<XdsClient, Error> {
+        // Plaintext only, for now: a bootstrap asking for TLS or cloud credentials must not
+        // silently get plaintext.
+        if let Some(server) = bootstrap.servers.first() {
+            let kinds: Vec<&str> = server
+                .channel_creds
+                .iter()
+                .map(|c| c.kind.as_str())
+                .collect();
+            if !kinds.is_empty() && !kinds.contains(&"insecure") {
+                return Err(Error::InvalidResource {
+                    kind: "bootstrap",
+                    name: String::new(),
+                    reason: format!("channel_creds {kinds:?}: only \"insecure\" is supported"),
+                });
+            }
+        }
         let url = bootstrap
             .server_url()
             .ok_or_else(|| Error::InvalidResource {

@@ -90,12 +90,12 @@ impl<'a> Session<'a> {
     pub(crate) fn apply(
         &mut self,
         type_url: &str,
-        accepted: Vec<(String, String, Any)>,
+        accepted: Vec<(String, String, u64, Any)>,
         removed: &[String],
         complete: bool,
     ) {
         if complete {
-            let keep: BTreeSet<&str> = accepted.iter().map(|(n, _, _)| n.as_str()).collect();
+            let keep: BTreeSet<&str> = accepted.iter().map(|(n, _, _, _)| n.as_str()).collect();
             for name in self.state.names(type_url) {
                 if !keep.contains(name.as_str()) {
                     self.state.remove(type_url, &name);
@@ -105,11 +105,11 @@ impl<'a> Session<'a> {
         for name in removed {
             self.state.remove(type_url, name);
         }
-        for (name, version, resource) in accepted {
+        for (name, version, digest, resource) in accepted {
             self.state
                 .absent
                 .remove(&(type_url.to_owned(), name.clone()));
-            self.state.put(name, version, resource);
+            self.state.put(name, version, digest, resource);
         }
         self.state.initialized.insert(type_url.to_owned());
         self.prune();
@@ -131,13 +131,24 @@ impl<'a> Session<'a> {
     pub(crate) fn expire(&mut self) -> bool {
         let now = Instant::now();
         let mut changed = false;
+        // Forget what is no longer wanted or has arrived, so that asking again later starts a
+        // fresh timeout. Interests are computed once per tick.
+        let interests: HashMap<&str, Interest> =
+            TYPES.iter().map(|t| (*t, self.interest(t))).collect();
+        let state = &self.state;
+        self.requested_at.retain(|(type_url, name), _| {
+            name == "*"
+                || interests
+                    .get(type_url.as_str())
+                    .is_some_and(|i| i.contains(name) && !state.has(type_url, name))
+        });
         for ((type_url, name), since) in &self.requested_at {
             if now.duration_since(*since) < self.options.resource_timeout {
                 continue;
             }
             if name == "*" {
                 changed |= self.state.initialized.insert(type_url.clone());
-            } else if !self.state.has(type_url, name) && self.interest(type_url).contains(name) {
+            } else if !self.state.has(type_url, name) {
                 changed |= self.state.absent.insert((type_url.clone(), name.clone()));
                 changed |= self.state.initialized.insert(type_url.clone());
             }

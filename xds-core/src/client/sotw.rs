@@ -114,9 +114,12 @@ impl Stream<'_, '_> {
         let mut rejected = Vec::new();
         for any in &response.resources {
             match decode::resource(&type_url, any) {
-                Ok((name, resource)) => {
-                    accepted.push((name, response.version_info.clone(), resource))
-                }
+                Ok((name, resource)) => accepted.push((
+                    name,
+                    response.version_info.clone(),
+                    crate::snapshot::fnv(&any.value),
+                    resource,
+                )),
                 Err((name, reason)) => rejected.push(format!("{name:?}: {reason}")),
             }
         }

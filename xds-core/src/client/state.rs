@@ -12,6 +12,9 @@ use crate::snapshot::{CLUSTER, ENDPOINTS, LISTENER, ROUTE};
 pub struct Versioned<T> {
     pub version: String,
     pub resource: Arc<T>,
+    /// A hash of the resource's bytes: an unchanged resource keeps its `Arc` across updates,
+    /// so what users built from it (balancers, pools) can be kept too.
+    pub digest: u64,
 }
 
 /// Everything the client has accepted. Replaced whole on every accepted update, so readers see
@@ -124,36 +127,32 @@ pub(crate) enum Any {
 }
 
 impl XdsState {
-    pub(crate) fn put(&mut self, name: String, version: String, resource: Any) {
+    pub(crate) fn put(&mut self, name: String, version: String, digest: u64, resource: Any) {
+        fn put<T>(
+            map: &mut BTreeMap<String, Versioned<T>>,
+            name: String,
+            version: String,
+            digest: u64,
+            resource: T,
+        ) {
+            let resource = match map.get(&name) {
+                Some(old) if old.digest == digest => old.resource.clone(),
+                _ => Arc::new(resource),
+            };
+            map.insert(
+                name,
+                Versioned {
+                    version,
+                    resource,
+                    digest,
+                },
+            );
+        }
         match resource {
-            Any::Listener(r) => drop(self.listeners.insert(
-                name,
-                Versioned {
-                    version,
-                    resource: Arc::new(r),
-                },
-            )),
-            Any::Route(r) => drop(self.routes.insert(
-                name,
-                Versioned {
-                    version,
-                    resource: Arc::new(r),
-                },
-            )),
-            Any::Cluster(r) => drop(self.clusters.insert(
-                name,
-                Versioned {
-                    version,
-                    resource: Arc::new(r),
-                },
-            )),
-            Any::Endpoints(r) => drop(self.endpoints.insert(
-                name,
-                Versioned {
-                    version,
-                    resource: Arc::new(r),
-                },
-            )),
+            Any::Listener(r) => put(&mut self.listeners, name, version, digest, r),
+            Any::Route(r) => put(&mut self.routes, name, version, digest, r),
+            Any::Cluster(r) => put(&mut self.clusters, name, version, digest, r),
+            Any::Endpoints(r) => put(&mut self.endpoints, name, version, digest, r),
         }
     }
 }
