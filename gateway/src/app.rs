@@ -88,7 +88,13 @@ pub async fn start(config: Config) -> Result<Running, String> {
         let rt = Arc::clone(&runtime);
         let handler: Handler = Arc::new(move |req| {
             let rt = Arc::clone(&rt);
-            Box::pin(proxy::handle(rt, req))
+            Box::pin(async move {
+                if crate::grpc_proxy::is_grpc(&req) {
+                    crate::grpc_proxy::handle(&rt, req).await
+                } else {
+                    crate::server::boxed(proxy::handle(rt, req).await)
+                }
+            })
         });
         tasks.push(spawn(listener, handler, &limits, &stop));
     }
@@ -100,7 +106,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         let served = Arc::new(listeners.clone());
         let handler: Handler = Arc::new(move |req| {
             let (rt, served) = (Arc::clone(&rt), Arc::clone(&served));
-            Box::pin(async move { admin::handle(&rt, &served, &req).await })
+            Box::pin(async move { crate::server::boxed(admin::handle(&rt, &served, &req).await) })
         });
         tasks.push(spawn(listener, handler, &limits, &stop));
     }

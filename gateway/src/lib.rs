@@ -10,6 +10,7 @@
 //!   `/ready`, `/config_dump`, `/metadata`, `/openapi.json`.
 //! * [`xds`], [`xds_route`]: routes, clusters and endpoints from an xDS control plane, kept
 //!   ready for requests across updates.
+//! * [`grpc_proxy`]: gRPC/Triple calls proxied as they are to gRPC clusters.
 //! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo;
 //!   [`control_plane`]: the file-driven xDS control plane (`gateway control-plane`).
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod config;
 pub mod control_plane;
 pub mod demo;
 pub mod errors;
+pub mod grpc_proxy;
 pub mod metadata;
 pub mod openapi;
 pub mod proxy;

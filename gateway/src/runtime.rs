@@ -28,6 +28,8 @@ pub struct Runtime {
     pub typing: Option<Arc<Typing>>,
     /// Routes, clusters and endpoints from xDS, when configured.
     pub xds: Option<Arc<crate::xds::XdsRouting>>,
+    /// gRPC routes by path prefix, in configuration order.
+    pub grpc_routes: Vec<(String, Arc<crate::grpc_proxy::GrpcUpstream>)>,
 }
 
 #[derive(Debug)]
@@ -105,7 +107,22 @@ impl Runtime {
         xds: Option<Arc<crate::xds::XdsRouting>>,
     ) -> Result<Runtime, String> {
         let mut clusters = HashMap::new();
+        let mut grpc_clusters = HashMap::new();
         for c in &config.clusters {
+            if c.protocol == config::ClusterProtocol::Grpc {
+                let addrs = c
+                    .endpoints
+                    .iter()
+                    .map(|e| resolve(e.address()))
+                    .collect::<Result<Vec<_>, String>>()?;
+                let upstream = crate::grpc_proxy::GrpcUpstream::new(
+                    &c.name,
+                    addrs,
+                    Duration::from_millis(c.connect_timeout_ms),
+                );
+                grpc_clusters.insert(c.name.clone(), Arc::new(upstream));
+                continue;
+            }
             let endpoints = c
                 .endpoints
                 .iter()
@@ -198,7 +215,11 @@ impl Runtime {
         // Every application the clusters' endpoints name is reachable at
         // `POST /{application}/{interface}/{method}` without a route written for it; routes in
         // the config come first.
-        for c in &config.clusters {
+        for c in config
+            .clusters
+            .iter()
+            .filter(|c| c.protocol == config::ClusterProtocol::Dubbo)
+        {
             for e in &c.endpoints {
                 let Some(application) = e.identity(c).0 else {
                     continue;
@@ -279,6 +300,15 @@ impl Runtime {
             max_body_bytes: config.limits.max_body_bytes,
             typing,
             xds,
+            grpc_routes: config
+                .grpc_routes
+                .iter()
+                .filter_map(|r| {
+                    grpc_clusters
+                        .get(&r.cluster)
+                        .map(|u| (r.prefix.clone(), u.clone()))
+                })
+                .collect(),
             config,
         })
     }

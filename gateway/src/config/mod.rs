@@ -25,6 +25,8 @@ pub struct Config {
     pub propagate_headers: Vec<String>,
     pub clusters: Vec<Cluster>,
     pub routes: Vec<Route>,
+    /// gRPC calls (content type `application/grpc*`) by path prefix, to gRPC clusters.
+    pub grpc_routes: Vec<GrpcRoute>,
     pub services: Vec<Service>,
     pub types: Vec<TypeDecl>,
     pub metadata: MetadataConfig,
@@ -48,6 +50,7 @@ impl Default for Config {
             ],
             clusters: Vec::new(),
             routes: Vec::new(),
+            grpc_routes: Vec::new(),
             services: Vec::new(),
             types: Vec::new(),
             metadata: MetadataConfig::default(),
@@ -237,6 +240,9 @@ pub struct Cluster {
     /// The metadata revision of the endpoints that do not name their own.
     #[serde(default)]
     pub revision: Option<String>,
+    /// `dubbo` (Dubbo2) or `grpc` (gRPC or Dubbo3 Triple; `tri` is accepted too).
+    #[serde(default)]
+    pub protocol: ClusterProtocol,
     #[serde(default)]
     pub lb_policy: LbPolicy,
     #[serde(default = "defaults::connect_timeout_ms")]
@@ -251,6 +257,24 @@ pub struct Cluster {
     pub heartbeat_ms: u64,
     #[serde(default = "defaults::max_frame_bytes")]
     pub max_frame_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterProtocol {
+    #[default]
+    Dubbo,
+    #[serde(alias = "tri", alias = "triple")]
+    Grpc,
+}
+
+/// A gRPC route: calls whose path starts with `prefix` (e.g. `/greeter.Greeter/`) go to
+/// `cluster`, proxied as they are.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcRoute {
+    pub prefix: String,
+    pub cluster: String,
 }
 
 /// A provider endpoint: an address alone, or with the application instance it is (the key to

@@ -153,8 +153,40 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     metadata(&config.metadata, &mut bad);
     xds(&config.xds, &mut bad);
 
+    let protocol = |name: &str| {
+        config
+            .clusters
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.protocol)
+    };
     for (i, r) in config.routes.iter().enumerate() {
         route(&format!("routes[{i}]"), r, &clusters, &mut bad);
+        if protocol(&r.cluster) == Some(super::ClusterProtocol::Grpc) {
+            bad(format!("routes[{i}].cluster"), format!("{:?} is a gRPC cluster; HTTP/JSON routes call Dubbo clusters (gRPC calls go in grpc_routes)", r.cluster));
+        }
+    }
+    for (i, r) in config.grpc_routes.iter().enumerate() {
+        if !r.prefix.starts_with('/') {
+            bad(
+                format!("grpc_routes[{i}].prefix"),
+                "must start with '/' (e.g. /greeter.Greeter/)".into(),
+            );
+        }
+        match protocol(&r.cluster) {
+            None => bad(
+                format!("grpc_routes[{i}].cluster"),
+                format!("no cluster is named {:?}", r.cluster),
+            ),
+            Some(super::ClusterProtocol::Dubbo) => bad(
+                format!("grpc_routes[{i}].cluster"),
+                format!(
+                    "{:?} is a Dubbo cluster; give it `protocol: grpc`",
+                    r.cluster
+                ),
+            ),
+            Some(super::ClusterProtocol::Grpc) => {}
+        }
     }
 
     let type_error = |ty: &str| TypeRef::parse(ty).err().map(|e| e.to_string());

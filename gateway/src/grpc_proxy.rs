@@ -1,0 +1,145 @@
+//! gRPC ingress: gRPC (and Triple, which is gRPC on the wire) calls proxied to a gRPC cluster
+//! as they are — unary and every streaming kind, with flow control, metadata, trailers and
+//! `grpc-timeout` carried through, and cancellation too (a call the client abandons is reset
+//! upstream). Errors the gateway itself finds are answered the gRPC way: a trailers-only
+//! response with `grpc-status` and `grpc-message`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::runtime::Runtime;
+use crate::server::Body;
+
+/// A gRPC cluster: its endpoints and an HTTP/2 client pooling connections to them.
+#[derive(Debug)]
+pub struct GrpcUpstream {
+    pub name: String,
+    endpoints: Vec<SocketAddr>,
+    next: AtomicUsize,
+    client: Client<HttpConnector, Incoming>,
+}
+
+impl GrpcUpstream {
+    pub fn new(
+        name: &str,
+        endpoints: Vec<SocketAddr>,
+        connect_timeout: std::time::Duration,
+    ) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(connect_timeout));
+        GrpcUpstream {
+            name: name.to_owned(),
+            endpoints,
+            next: AtomicUsize::new(0),
+            client: Client::builder(TokioExecutor::new())
+                .http2_only(true)
+                .build(connector),
+        }
+    }
+
+    fn pick(&self) -> Option<SocketAddr> {
+        let n = self.endpoints.len();
+        (n > 0).then(|| self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n])
+    }
+}
+
+/// gRPC status codes the gateway answers with itself.
+const UNAVAILABLE: u8 = 14;
+const UNIMPLEMENTED: u8 = 12;
+
+pub fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let Some(upstream) = rt
+        .grpc_routes
+        .iter()
+        .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+        .map(|(_, u)| u.clone())
+    else {
+        return status_only(UNIMPLEMENTED, &format!("no gRPC route for {path}"));
+    };
+    let Some(addr) = upstream.pick() else {
+        return status_only(
+            UNAVAILABLE,
+            &format!("cluster {:?} has no endpoints", upstream.name),
+        );
+    };
+    let (mut parts, body) = req.into_parts();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    parts.uri = match format!("http://{addr}{path_and_query}").parse() {
+        Ok(uri) => uri,
+        Err(_) => return status_only(UNIMPLEMENTED, "the path cannot be forwarded"),
+    };
+    // Hop-by-hop headers stay here (`te: trailers` is end-to-end for gRPC and is kept).
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    ] {
+        parts.headers.remove(name);
+    }
+    match upstream
+        .client
+        .request(Request::from_parts(parts, body))
+        .await
+    {
+        Ok(response) => response.map(BodyExt::boxed),
+        Err(e) => status_only(
+            UNAVAILABLE,
+            &format!(
+                "cluster {:?} endpoint {addr} is unreachable: {e}",
+                upstream.name
+            ),
+        ),
+    }
+}
+
+/// A trailers-only gRPC answer.
+fn status_only(code: u8, message: &str) -> Response<Body> {
+    let mut response = Response::new(
+        Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert("grpc-status", HeaderValue::from(u16::from(code)));
+    if let Ok(v) = HeaderValue::from_str(&percent_encode(message)) {
+        headers.insert("grpc-message", v);
+    }
+    response
+}
+
+/// gRPC's `grpc-message` encoding: printable ASCII except `%` as is, the rest `%XX`.
+fn percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,144 @@
+//! gRPC ingress: real gRPC clients (Python `grpcio`, Node `@grpc/grpc-js`) call through the
+//! gateway to real gRPC servers — unary and every streaming kind, metadata and trailers, a
+//! server error status, a deadline, an unknown service and an unreachable cluster.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use figment::providers::{Format, Yaml};
+use figment::Figment;
+use serde_json::{json, Value as Json};
+use testkit::peers::{free_port, require};
+use tokio::io::AsyncBufReadExt;
+
+/// Starts a peer that prints `LISTENING <port>`.
+async fn listening(mut command: tokio::process::Command) -> (u16, tokio::process::Child) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn peer");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let port = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(p) = line.strip_prefix("LISTENING ") {
+                return p.trim().parse::<u16>().ok();
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("peer port");
+    (port, child)
+}
+
+async fn gateway(clusters: &[(&str, u16)], routes: &[(&str, &str)]) -> SocketAddr {
+    let mut yaml = String::from(
+        "listeners: [{name: http, address: '127.0.0.1:0'}]\nadmin: {address: ''}\nmetadata: {backend: memory, grpc_address: ''}\nclusters:\n",
+    );
+    for (name, port) in clusters {
+        yaml.push_str(&format!("  - {{name: {name}, protocol: grpc, endpoints: ['127.0.0.1:{port}'], connect_timeout_ms: 300}}\n"));
+    }
+    yaml.push_str("grpc_routes:\n");
+    for (prefix, cluster) in routes {
+        yaml.push_str(&format!("  - {{prefix: '{prefix}', cluster: {cluster}}}\n"));
+    }
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let addr = running.listeners[0];
+    std::mem::forget(running);
+    addr
+}
+
+async fn python_client(python: &std::path::Path, target: &str) -> Json {
+    let script = testkit::peers::repo_root().join("peers/python/grpc_echo.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .args(["client", target])
+        .output()
+        .await
+        .expect("run client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcio_through_the_gateway_every_call_kind() {
+    let Some(python) = require("python grpcio", testkit::peers::python_with("grpc_tools")) else {
+        return;
+    };
+    let mut server = tokio::process::Command::new(&python);
+    server
+        .arg(testkit::peers::repo_root().join("peers/python/grpc_echo.py"))
+        .arg("server");
+    let (port, _server) = listening(server).await;
+    let dead = free_port();
+    let gw = gateway(
+        &[("echo", port), ("gone", dead)],
+        &[("/echo.Echo/", "echo"), ("/gone.", "gone")],
+    )
+    .await;
+
+    let through = python_client(&python, &gw.to_string()).await;
+    assert_eq!(through["unary"], "unary:hi");
+    assert_eq!(
+        through["trailer"], "t-1",
+        "request metadata in, trailing metadata out"
+    );
+    assert_eq!(through["server_stream"], json!(["s0", "s1", "s2"]));
+    assert_eq!(through["client_stream"], "a,b,c");
+    assert_eq!(through["bidi"], json!(["bidi:x", "bidi:y"]));
+    assert_eq!(
+        through["fail"],
+        json!({"code": "NOT_FOUND", "details": "no thing"})
+    );
+    assert_eq!(through["deadline"]["code"], "DEADLINE_EXCEEDED");
+    // The same calls made directly give the same answers.
+    let direct = python_client(&python, &format!("127.0.0.1:{port}")).await;
+    assert_eq!(direct, through);
+
+    // A grpc-js unary call to a grpc-js server, through the gateway.
+    if let Some(node) = require("node peers", testkit::peers::node_dir()) {
+        let mut greeter = tokio::process::Command::new("node");
+        greeter
+            .arg(node.join("xds_greeter.js"))
+            .args(["server", "js"]);
+        let (gport, _greeter) = listening(greeter).await;
+        let gw2 = gateway(&[("greeter", gport)], &[("/greeter.Greeter/", "greeter")]).await;
+        let out = tokio::process::Command::new("node")
+            .arg(node.join("xds_greeter.js"))
+            .args(["client", &format!("dns:///{gw2}"), "5"])
+            .output()
+            .await
+            .expect("grpc-js client");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let result: Json =
+            serde_json::from_str(stdout.lines().last().unwrap_or("{}")).expect("json");
+        assert_eq!(result["ok"], 5, "{result}");
+        assert_eq!(result["answers"]["js"], 5, "{result}");
+    }
+
+    // The gateway's own errors, the gRPC way: unknown service, unreachable cluster.
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    for (path, code) in [("/nobody.Nowhere/Call", "12"), ("/gone.Service/Call", "14")] {
+        let req = http::Request::post(format!("http://{gw}{path}"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(&[
+                0, 0, 0, 0, 0,
+            ])))
+            .expect("request");
+        let resp = client.request(req).await.expect("response");
+        assert_eq!(resp.status(), http::StatusCode::OK);
+        assert_eq!(resp.headers()["grpc-status"], code, "{path}");
+        assert!(resp.headers().contains_key("grpc-message"));
+    }
+}
