@@ -91,6 +91,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
             Box::pin(async move {
                 if crate::grpc_proxy::is_grpc(&req) {
                     crate::grpc_proxy::handle(&rt, req).await
+                } else if let Some((upstream, timeout)) = crate::transcode::target(&rt, &req) {
+                    crate::transcode::handle(&rt, req, upstream, timeout).await
                 } else {
                     crate::server::boxed(proxy::handle(rt, req).await)
                 }

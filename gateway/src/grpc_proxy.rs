@@ -24,7 +24,7 @@ pub struct GrpcUpstream {
     pub name: String,
     endpoints: Vec<SocketAddr>,
     next: AtomicUsize,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, Body>,
 }
 
 impl GrpcUpstream {
@@ -46,7 +46,11 @@ impl GrpcUpstream {
         }
     }
 
-    fn pick(&self) -> Option<SocketAddr> {
+    pub(crate) fn client(&self) -> &Client<HttpConnector, Body> {
+        &self.client
+    }
+
+    pub(crate) fn pick(&self) -> Option<SocketAddr> {
         let n = self.endpoints.len();
         (n > 0).then(|| self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n])
     }
@@ -98,7 +102,7 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
     }
     match upstream
         .client
-        .request(Request::from_parts(parts, body))
+        .request(Request::from_parts(parts, body.boxed()))
         .await
     {
         Ok(response) => response.map(BodyExt::boxed),
@@ -113,7 +117,7 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
 }
 
 /// A trailers-only gRPC answer.
-fn status_only(code: u8, message: &str) -> Response<Body> {
+pub(crate) fn status_only(code: u8, message: &str) -> Response<Body> {
     let mut response = Response::new(
         Empty::<Bytes>::new()
             .map_err(|never| match never {})

@@ -10,7 +10,8 @@
 //!   `/ready`, `/config_dump`, `/metadata`, `/openapi.json`.
 //! * [`xds`], [`xds_route`]: routes, clusters and endpoints from an xDS control plane, kept
 //!   ready for requests across updates.
-//! * [`grpc_proxy`]: gRPC/Triple calls proxied as they are to gRPC clusters.
+//! * [`grpc_proxy`]: gRPC/Triple calls proxied as they are to gRPC clusters; [`transcode`]:
+//!   HTTP/JSON calls turned into unary gRPC calls by protobuf descriptors.
 //! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo;
 //!   [`control_plane`]: the file-driven xDS control plane (`gateway control-plane`).
 #![forbid(unsafe_code)]
@@ -27,5 +28,6 @@ pub mod openapi;
 pub mod proxy;
 pub mod runtime;
 pub mod server;
+pub mod transcode;
 pub mod xds;
 pub mod xds_route;

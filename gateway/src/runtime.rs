@@ -30,6 +30,8 @@ pub struct Runtime {
     pub xds: Option<Arc<crate::xds::XdsRouting>>,
     /// gRPC routes by path prefix, in configuration order.
     pub grpc_routes: Vec<(String, Arc<crate::grpc_proxy::GrpcUpstream>)>,
+    /// Protobuf descriptors for HTTP/JSON → gRPC, when descriptor sets are configured.
+    pub descriptors: Option<prost_reflect::DescriptorPool>,
 }
 
 #[derive(Debug)]
@@ -300,6 +302,7 @@ impl Runtime {
             max_body_bytes: config.limits.max_body_bytes,
             typing,
             xds,
+            descriptors: crate::transcode::load(&config.descriptor_sets)?,
             grpc_routes: config
                 .grpc_routes
                 .iter()

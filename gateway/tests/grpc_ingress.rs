@@ -142,3 +142,77 @@ async fn grpcio_through_the_gateway_every_call_kind() {
         assert!(resp.headers().contains_key("grpc-message"));
     }
 }
+
+/// HTTP/JSON → gRPC by descriptors: JSON in, the unary call, JSON out; errors by the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_json_transcoded_to_grpc() {
+    use prost::Message;
+    let Some(python) = require("python grpcio", testkit::peers::python_with("grpc_tools")) else {
+        return;
+    };
+    let mut server = tokio::process::Command::new(&python);
+    server
+        .arg(testkit::peers::repo_root().join("peers/python/grpc_echo.py"))
+        .arg("server");
+    let (port, _server) = listening(server).await;
+    // The descriptor set, as `protoc --include_imports --descriptor_set_out` would write it.
+    let proto_dir = testkit::peers::repo_root().join("peers/proto");
+    let set =
+        protox::compile([proto_dir.join("echo.proto")], [&proto_dir]).expect("compile echo.proto");
+    let dir = std::env::temp_dir().join(format!("gw-transcode-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let set_file = dir.join("echo.pb");
+    std::fs::write(&set_file, set.encode_to_vec()).expect("write set");
+    let dead = free_port();
+    let yaml = format!(
+        "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
+         metadata: {{backend: memory, grpc_address: ''}}\n\
+         descriptor_sets: ['{}']\n\
+         clusters:\n  - {{name: echo, protocol: grpc, endpoints: ['127.0.0.1:{port}']}}\n  - {{name: gone, protocol: tri, endpoints: ['127.0.0.1:{dead}'], connect_timeout_ms: 300}}\n\
+         grpc_routes:\n  - {{prefix: /echo.Echo/, cluster: echo, timeout_ms: 300}}\n  - {{prefix: /gone/, cluster: gone}}\n",
+        set_file.display()
+    );
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let gw = running.listeners[0];
+    use common::post;
+    assert_eq!(
+        post(gw, "/echo.Echo/Unary", r#"{"text": "json"}"#).await,
+        (http::StatusCode::OK, json!({"text": "unary:json"}))
+    );
+    // Empty body: the default message.
+    assert_eq!(
+        post(gw, "/echo.Echo/Unary", "").await.1,
+        json!({"text": "unary:"})
+    );
+    let (status, body) = post(gw, "/echo.Echo/Fail", r#"{"text": "thing"}"#).await;
+    assert_eq!(
+        (
+            status,
+            &body["error"]["message"],
+            &body["error"]["grpc_status"]
+        ),
+        (http::StatusCode::NOT_FOUND, &json!("no thing"), &json!(5))
+    );
+    let (status, _) = post(gw, "/echo.Echo/Slow", r#"{"count": 2000}"#).await;
+    assert_eq!(
+        status,
+        http::StatusCode::GATEWAY_TIMEOUT,
+        "the route's 300 ms"
+    );
+    let (status, body) = post(gw, "/echo.Echo/Unary", r#"{"text": 5}"#).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = post(gw, "/echo.Echo/Nope", "{}").await;
+    assert_eq!(status, http::StatusCode::NOT_FOUND);
+    let (status, body) = post(gw, "/echo.Echo/ServerStream", "{}").await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = post(gw, "/gone/Echo", "{}").await;
+    assert_eq!(
+        status,
+        http::StatusCode::NOT_FOUND,
+        "no such service in the descriptors"
+    );
+    running.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -27,6 +27,9 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// gRPC calls (content type `application/grpc*`) by path prefix, to gRPC clusters.
     pub grpc_routes: Vec<GrpcRoute>,
+    /// Protobuf descriptor sets (`protoc --include_imports --descriptor_set_out`): with them,
+    /// HTTP/JSON calls on a gRPC route's paths are transcoded to gRPC.
+    pub descriptor_sets: Vec<String>,
     pub services: Vec<Service>,
     pub types: Vec<TypeDecl>,
     pub metadata: MetadataConfig,
@@ -51,6 +54,7 @@ impl Default for Config {
             clusters: Vec::new(),
             routes: Vec::new(),
             grpc_routes: Vec::new(),
+            descriptor_sets: Vec::new(),
             services: Vec::new(),
             types: Vec::new(),
             metadata: MetadataConfig::default(),
@@ -275,6 +279,9 @@ pub enum ClusterProtocol {
 pub struct GrpcRoute {
     pub prefix: String,
     pub cluster: String,
+    /// Deadline of HTTP/JSON calls transcoded to gRPC (gRPC callers bring their own).
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u64,
 }
 
 /// A provider endpoint: an address alone, or with the application instance it is (the key to

@@ -166,6 +166,11 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             bad(format!("routes[{i}].cluster"), format!("{:?} is a gRPC cluster; HTTP/JSON routes call Dubbo clusters (gRPC calls go in grpc_routes)", r.cluster));
         }
     }
+    for (i, file) in config.descriptor_sets.iter().enumerate() {
+        if let Err(e) = crate::transcode::load(std::slice::from_ref(file)) {
+            bad(format!("descriptor_sets[{i}]"), e);
+        }
+    }
     for (i, r) in config.grpc_routes.iter().enumerate() {
         if !r.prefix.starts_with('/') {
             bad(
