@@ -216,3 +216,55 @@ async fn http_json_transcoded_to_grpc() {
     running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A real Dubbo3 Triple provider (the official Python `apache-dubbo`), reached by HTTP/JSON
+/// transcoded by descriptors: its answer, and a handler exception as a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dubbo_triple_provider_by_json() {
+    use prost::Message;
+    let Some(python) = require("python apache-dubbo", testkit::peers::python_with("dubbo")) else {
+        return;
+    };
+    let port = free_port();
+    let mut provider = tokio::process::Command::new(&python);
+    provider
+        .arg(testkit::peers::repo_root().join("peers/python/dubbo_triple_provider.py"))
+        .arg(port.to_string())
+        .stderr(std::process::Stdio::null());
+    let (_, _provider) = listening(provider).await;
+    let proto_dir = testkit::peers::repo_root().join("peers/proto");
+    let set = protox::compile([proto_dir.join("echo.proto")], [&proto_dir]).expect("compile");
+    let dir = std::env::temp_dir().join(format!("gw-triple-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let set_file = dir.join("echo.pb");
+    std::fs::write(&set_file, set.encode_to_vec()).expect("write");
+    let yaml = format!(
+        "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
+         metadata: {{backend: memory, grpc_address: ''}}\n\
+         descriptor_sets: ['{}']\n\
+         clusters: [{{name: triple, protocol: tri, endpoints: ['127.0.0.1:{port}']}}]\n\
+         grpc_routes: [{{prefix: /echo.Echo/, cluster: triple}}]\n",
+        set_file.display()
+    );
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let gw = running.listeners[0];
+    use common::post;
+    assert_eq!(
+        post(gw, "/echo.Echo/Unary", r#"{"text": "json"}"#).await,
+        (http::StatusCode::OK, json!({"text": "triple:json"}))
+    );
+    // Its handler threw: grpc-status 13, the exception's message, 500.
+    let (status, body) = post(gw, "/echo.Echo/Fail", r#"{"text": "thing"}"#).await;
+    assert_eq!(status, http::StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"]["code"], "PROVIDER_EXCEPTION");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no thing")),
+        "{body}"
+    );
+    running.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,60 @@
+"""A Dubbo3 Triple provider on the official Python Dubbo (apache-dubbo), serving echo.Echo's
+Unary and Fail (peers/proto/echo.proto) with protobuf serialization.
+
+    dubbo_triple_provider.py PORT     serves on 127.0.0.1:PORT; prints "LISTENING <port>"
+"""
+import os
+import sys
+import tempfile
+import time
+
+from grpc_tools import protoc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTO_DIR = os.path.join(HERE, "..", "proto")
+
+
+def stubs():
+    out = tempfile.mkdtemp(prefix="triple-stubs-")
+    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
+    if protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={out}",
+                    os.path.join(PROTO_DIR, "echo.proto")]) != 0:
+        sys.exit("protoc failed")
+    sys.path.insert(0, out)
+    import echo_pb2
+    return echo_pb2
+
+
+def main(port):
+    import dubbo
+    from dubbo.configs import ServiceConfig
+    from dubbo.proxy.handlers import RpcMethodHandler, RpcServiceHandler
+
+    pb = stubs()
+
+    def unary(request):
+        return pb.Msg(text=f"triple:{request.text}")
+
+    def fail(request):
+        raise ValueError(f"no {request.text}")
+
+    handler = RpcServiceHandler(
+        service_name="echo.Echo",
+        method_handlers=[
+            RpcMethodHandler.unary(unary, method_name="Unary",
+                                   request_deserializer=pb.Msg.FromString,
+                                   response_serializer=pb.Msg.SerializeToString),
+            RpcMethodHandler.unary(fail, method_name="Fail",
+                                   request_deserializer=pb.Msg.FromString,
+                                   response_serializer=pb.Msg.SerializeToString),
+        ],
+    )
+    server = dubbo.Server(ServiceConfig(handler, host="127.0.0.1", port=port))
+    server.start()
+    print(f"LISTENING {port}", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
