@@ -68,22 +68,32 @@ pub fn is_grpc<B>(req: &Request<B>) -> bool {
 }
 
 pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path().to_owned();
-    let Some(upstream) = rt
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let routed = rt
         .grpc_routes
         .iter()
         .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-        .map(|(_, u)| u.clone())
-    else {
-        return status_only(UNIMPLEMENTED, &format!("no gRPC route for {path}"));
+        .map(|(_, u)| u.clone());
+    let (addr, client, cluster) = match routed {
+        Some(upstream) => match upstream.pick() {
+            Some(addr) => (addr, upstream.client.clone(), upstream.name.clone()),
+            None => {
+                return status_only(
+                    UNAVAILABLE,
+                    &format!("cluster {:?} has no endpoints", upstream.name),
+                )
+            }
+        },
+        // Routes from xDS: the cluster's protocol says whether it speaks gRPC.
+        None => match &rt.xds {
+            Some(xds) => match xds_target(xds, &parts) {
+                Ok(target) => target,
+                Err(response) => return response,
+            },
+            None => return status_only(UNIMPLEMENTED, &format!("no gRPC route for {path}")),
+        },
     };
-    let Some(addr) = upstream.pick() else {
-        return status_only(
-            UNAVAILABLE,
-            &format!("cluster {:?} has no endpoints", upstream.name),
-        );
-    };
-    let (mut parts, body) = req.into_parts();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = match format!("http://{addr}{path_and_query}").parse() {
         Ok(uri) => uri,
@@ -100,20 +110,51 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
     ] {
         parts.headers.remove(name);
     }
-    match upstream
-        .client
+    match client
         .request(Request::from_parts(parts, body.boxed()))
         .await
     {
         Ok(response) => response.map(BodyExt::boxed),
         Err(e) => status_only(
             UNAVAILABLE,
-            &format!(
-                "cluster {:?} endpoint {addr} is unreachable: {e}",
-                upstream.name
-            ),
+            &format!("cluster {cluster:?} endpoint {addr} is unreachable: {e}"),
         ),
     }
+}
+
+/// The endpoint and client for a gRPC call routed by xDS, or the gRPC error to answer.
+fn xds_target(
+    xds: &crate::xds::XdsRouting,
+    parts: &http::request::Parts,
+) -> Result<(SocketAddr, Client<HttpConnector, Body>, String), Response<Body>> {
+    let routed = crate::xds_route::route(xds, parts).map_err(|e| {
+        let code = match e.status() {
+            http::StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
+            _ => UNIMPLEMENTED,
+        };
+        status_only(code, &e.to_string())
+    })?;
+    let cluster = &routed.cluster.cluster;
+    if !matches!(cluster.protocol.as_deref(), Some("tri" | "triple" | "grpc")) {
+        return Err(status_only(
+            UNIMPLEMENTED,
+            &format!(
+                "cluster {:?} is not a gRPC/Triple cluster (its filter_metadata.dubbo.protocol)",
+                cluster.name
+            ),
+        ));
+    }
+    let endpoint = routed.cluster.pick(routed.hash).ok_or_else(|| {
+        status_only(
+            UNAVAILABLE,
+            &format!("cluster {:?} has no endpoints", cluster.name),
+        )
+    })?;
+    Ok((
+        endpoint.pool.addr(),
+        xds.grpc_client.clone(),
+        cluster.name.clone(),
+    ))
 }
 
 /// A trailers-only gRPC answer.

@@ -165,6 +165,11 @@ pub struct View {
 #[derive(Debug)]
 pub struct XdsRouting {
     pub client: XdsClient,
+    /// HTTP/2 connections to gRPC/Triple endpoints, pooled per address.
+    pub grpc_client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        crate::server::Body,
+    >,
     view: Arc<RwLock<Arc<View>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -262,7 +267,19 @@ impl XdsRouting {
                 }
             }
         });
-        Ok(XdsRouting { client, view, task })
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(3)));
+        let grpc_client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .http2_only(true)
+                .build(connector);
+        Ok(XdsRouting {
+            client,
+            grpc_client,
+            view,
+            task,
+        })
     }
 
     /// The view in force.

@@ -268,3 +268,79 @@ async fn dubbo_triple_provider_by_json() {
     running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// gRPC routes and clusters from xDS: the cluster's `filter_metadata["dubbo"].protocol` makes
+/// it a gRPC/Triple cluster; a Dubbo cluster is not reachable by gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_routed_by_xds() {
+    let Some(python) = require("python grpcio", testkit::peers::python_with("grpc_tools")) else {
+        return;
+    };
+    let mut server = tokio::process::Command::new(&python);
+    server
+        .arg(testkit::peers::repo_root().join("peers/python/grpc_echo.py"))
+        .arg("server");
+    let (port, _server) = listening(server).await;
+    let hcm = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+    let cluster = |name: &str, protocol: &str, port: u16| {
+        [
+            json!({"@type": "envoy.config.cluster.v3.Cluster", "name": name, "type": "STATIC",
+                   "metadata": {"filter_metadata": {"dubbo": {"protocol": protocol}}},
+                   "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+                       {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}),
+        ]
+    };
+    let mut resources = vec![
+        json!({"@type": "envoy.config.listener.v3.Listener", "name": "gateway", "api_listener": {"api_listener": {
+            "@type": hcm, "stat_prefix": "gw", "rds": {"route_config_name": "r", "config_source": {"ads": {}}}}}}),
+        json!({"@type": "envoy.config.route.v3.RouteConfiguration", "name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/echo.Echo/"}, "route": {"cluster": "echo-tri"}},
+            {"match": {"prefix": "/dubbo.Only/"}, "route": {"cluster": "dubbo2"}}
+        ]}]}),
+    ];
+    resources.extend(cluster("echo-tri", "tri", port));
+    resources.extend(cluster("dubbo2", "dubbo", free_port()));
+    let snapshot = xds_core::snapshot::Snapshot::from_document(
+        &json!({"version": "1", "resources": resources}),
+    )
+    .expect("valid snapshot");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let xds = listener.local_addr().expect("addr");
+    tokio::spawn(
+        xds_core::server::SnapshotServer::new(snapshot).serve(listener, std::future::pending()),
+    );
+    let yaml = format!(
+        "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
+         metadata: {{backend: memory, grpc_address: ''}}\nxds: {{server: '{xds}', listener: gateway}}\n"
+    );
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let gw = running.listeners[0];
+    let mut through = json!(null);
+    for _ in 0..50 {
+        through = python_client(&python, &gw.to_string()).await;
+        if through["unary"] == "unary:hi" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(through["unary"], "unary:hi", "{through}");
+    assert_eq!(through["server_stream"], json!(["s0", "s1", "s2"]));
+    assert_eq!(through["bidi"], json!(["bidi:x", "bidi:y"]));
+
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let req = http::Request::post(format!("http://{gw}/dubbo.Only/Call"))
+        .header("content-type", "application/grpc")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(&[
+            0, 0, 0, 0, 0,
+        ])))
+        .expect("request");
+    let resp = client.request(req).await.expect("response");
+    assert_eq!(resp.headers()["grpc-status"], "12");
+    running.shutdown().await;
+}
