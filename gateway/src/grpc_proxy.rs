@@ -89,7 +89,7 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
         None => match &rt.xds {
             Some(xds) => match xds_target(xds, &parts) {
                 Ok(target) => target,
-                Err(response) => return response,
+                Err((code, message)) => return status_only(code, &message),
             },
             None => return status_only(UNIMPLEMENTED, &format!("no gRPC route for {path}")),
         },
@@ -122,23 +122,23 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// The endpoint and client for a gRPC call routed by xDS, or the gRPC error to answer.
+/// The endpoint and client for a gRPC call routed by xDS, or the gRPC status to answer.
 fn xds_target(
     xds: &crate::xds::XdsRouting,
     parts: &http::request::Parts,
-) -> Result<(SocketAddr, Client<HttpConnector, Body>, String), Response<Body>> {
+) -> Result<(SocketAddr, Client<HttpConnector, Body>, String), (u8, String)> {
     let routed = crate::xds_route::route(xds, parts).map_err(|e| {
         let code = match e.status() {
             http::StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
             _ => UNIMPLEMENTED,
         };
-        status_only(code, &e.to_string())
+        (code, e.to_string())
     })?;
     let cluster = &routed.cluster.cluster;
     if !matches!(cluster.protocol.as_deref(), Some("tri" | "triple" | "grpc")) {
-        return Err(status_only(
+        return Err((
             UNIMPLEMENTED,
-            &format!(
+            format!(
                 "cluster {:?} is not a gRPC/Triple cluster (its filter_metadata.dubbo.protocol)",
                 cluster.name
             ),
