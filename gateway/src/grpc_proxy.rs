@@ -145,9 +145,9 @@ fn xds_target(
         ));
     }
     let endpoint = routed.cluster.pick(routed.hash).ok_or_else(|| {
-        status_only(
+        (
             UNAVAILABLE,
-            &format!("cluster {:?} has no endpoints", cluster.name),
+            format!("cluster {:?} has no endpoints", cluster.name),
         )
     })?;
     Ok((
