@@ -122,11 +122,14 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// The endpoint and client for a gRPC call routed by xDS, or the gRPC status to answer.
+/// Where a gRPC call goes: the endpoint, the client to reach it, the cluster's name.
+type Target = (SocketAddr, Client<HttpConnector, Body>, String);
+
+/// The target of a gRPC call routed by xDS, or the gRPC status (and message) to answer.
 fn xds_target(
     xds: &crate::xds::XdsRouting,
     parts: &http::request::Parts,
-) -> Result<(SocketAddr, Client<HttpConnector, Body>, String), (u8, String)> {
+) -> Result<Target, (u8, String)> {
     let routed = crate::xds_route::route(xds, parts).map_err(|e| {
         let code = match e.status() {
             http::StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
