@@ -11,29 +11,9 @@ use figment::providers::{Format, Yaml};
 use figment::Figment;
 use serde_json::{json, Value as Json};
 use testkit::peers::{free_port, require};
-use tokio::io::AsyncBufReadExt;
 
-/// Starts a peer that prints `LISTENING <port>`.
-async fn listening(mut command: tokio::process::Command) -> (u16, tokio::process::Child) {
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn peer");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let port = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(p) = line.strip_prefix("LISTENING ") {
-                return p.trim().parse::<u16>().ok();
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .expect("peer port");
-    (port, child)
+async fn listening(command: tokio::process::Command) -> (u16, tokio::process::Child) {
+    testkit::peers::spawn_listening(command).await
 }
 
 async fn gateway(clusters: &[(&str, u16)], routes: &[(&str, &str)]) -> SocketAddr {

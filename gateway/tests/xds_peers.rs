@@ -231,28 +231,11 @@ static_resources:
 
 /// Starts `peers/node/xds_greeter.js server NAME`; returns its port and the child.
 async fn greeter(node_dir: &Path, name: &str) -> (u16, tokio::process::Child) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new("node")
+    let mut command = tokio::process::Command::new("node");
+    command
         .arg(node_dir.join("xds_greeter.js"))
-        .args(["server", name])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn greeter");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let port = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(p) = line.strip_prefix("LISTENING ") {
-                return p.trim().parse::<u16>().ok();
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .expect("greeter port");
-    (port, child)
+        .args(["server", name]);
+    testkit::peers::spawn_listening(command).await
 }
 
 fn grpc_snapshot(version: &str, ports: &[u16]) -> Json {

@@ -5,22 +5,16 @@ Unary and Fail (peers/proto/echo.proto) with protobuf serialization.
 """
 import os
 import sys
-import tempfile
 import time
 
-from grpc_tools import protoc
+import stubs as stubs_module
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_DIR = os.path.join(HERE, "..", "proto")
 
 
 def stubs():
-    out = tempfile.mkdtemp(prefix="triple-stubs-")
-    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-    if protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={out}",
-                    os.path.join(PROTO_DIR, "echo.proto")]) != 0:
-        sys.exit("protoc failed")
-    sys.path.insert(0, out)
+    stubs_module.load(PROTO_DIR, "echo.proto", grpc=False)
     import echo_pb2
     return echo_pb2
 

@@ -7,24 +7,18 @@ generated at start with grpcio-tools.
 import json
 import os
 import sys
-import tempfile
 import time
 
 import grpc
-from grpc_tools import protoc
+
+import stubs as stubs_module
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_DIR = os.path.join(HERE, "..", "proto")
 
 
 def stubs():
-    out = tempfile.mkdtemp(prefix="echo-stubs-")
-    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-    rc = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={out}",
-                      f"--grpc_python_out={out}", os.path.join(PROTO_DIR, "echo.proto")])
-    if rc != 0:
-        sys.exit(f"protoc failed with {rc}")
-    sys.path.insert(0, out)
+    stubs_module.load(PROTO_DIR, "echo.proto")
     import echo_pb2, echo_pb2_grpc  # noqa: E401
     return echo_pb2, echo_pb2_grpc
 

@@ -12,24 +12,18 @@ Output: {"ok": true, "response": {...}} or {"ok": false, "code": "NOT_FOUND", "d
 import json
 import os
 import sys
-import tempfile
 
 import grpc
 from google.protobuf import json_format
-from grpc_tools import protoc
+
+import stubs as stubs_module
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_DIR = os.path.join(HERE, "..", "..", "metadata-store", "proto")
 
 
 def stubs():
-    out = tempfile.mkdtemp(prefix="metadata-stubs-")
-    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-    rc = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={out}",
-                      f"--grpc_python_out={out}", os.path.join(PROTO_DIR, "metadata.proto")])
-    if rc != 0:
-        sys.exit(f"protoc failed with {rc}")
-    sys.path.insert(0, out)
+    stubs_module.load(PROTO_DIR, "metadata.proto")
     import metadata_pb2, metadata_pb2_grpc  # noqa: E401
     return metadata_pb2, metadata_pb2_grpc
 
