@@ -16,6 +16,29 @@ async fn listening(command: tokio::process::Command) -> (u16, tokio::process::Ch
     testkit::peers::spawn_listening(command).await
 }
 
+/// Starts `peers/python/grpc_echo.py server`; its port and the child.
+async fn echo_server(python: &std::path::Path) -> (u16, tokio::process::Child) {
+    let mut server = tokio::process::Command::new(python);
+    server
+        .arg(testkit::peers::repo_root().join("peers/python/grpc_echo.py"))
+        .arg("server");
+    listening(server).await
+}
+
+/// `peers/proto/echo.proto` as a descriptor-set file (what `protoc --include_imports
+/// --descriptor_set_out` writes), in a fresh directory named after `tag`: (directory, file).
+fn echo_descriptor_set(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use prost::Message;
+    let proto_dir = testkit::peers::repo_root().join("peers/proto");
+    let set =
+        protox::compile([proto_dir.join("echo.proto")], [&proto_dir]).expect("compile echo.proto");
+    let dir = std::env::temp_dir().join(format!("gw-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("echo.pb");
+    std::fs::write(&file, set.encode_to_vec()).expect("write descriptor set");
+    (dir, file)
+}
+
 async fn gateway(clusters: &[(&str, u16)], routes: &[(&str, &str)]) -> SocketAddr {
     let mut yaml = String::from(
         "listeners: [{name: http, address: '127.0.0.1:0'}]\nadmin: {address: ''}\nmetadata: {backend: memory, grpc_address: ''}\nclusters:\n",
@@ -53,11 +76,7 @@ async fn grpcio_through_the_gateway_every_call_kind() {
     let Some(python) = require("python grpcio", testkit::peers::python_with("grpc_tools")) else {
         return;
     };
-    let mut server = tokio::process::Command::new(&python);
-    server
-        .arg(testkit::peers::repo_root().join("peers/python/grpc_echo.py"))
-        .arg("server");
-    let (port, _server) = listening(server).await;
+    let (port, _server) = echo_server(&python).await;
     let dead = free_port();
     let gw = gateway(
         &[("echo", port), ("gone", dead)],
@@ -126,23 +145,11 @@ async fn grpcio_through_the_gateway_every_call_kind() {
 /// HTTP/JSON → gRPC by descriptors: JSON in, the unary call, JSON out; errors by the table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_json_transcoded_to_grpc() {
-    use prost::Message;
     let Some(python) = require("python grpcio", testkit::peers::python_with("grpc_tools")) else {
         return;
     };
-    let mut server = tokio::process::Command::new(&python);
-    server
-        .arg(testkit::peers::repo_root().join("peers/python/grpc_echo.py"))
-        .arg("server");
-    let (port, _server) = listening(server).await;
-    // The descriptor set, as `protoc --include_imports --descriptor_set_out` would write it.
-    let proto_dir = testkit::peers::repo_root().join("peers/proto");
-    let set =
-        protox::compile([proto_dir.join("echo.proto")], [&proto_dir]).expect("compile echo.proto");
-    let dir = std::env::temp_dir().join(format!("gw-transcode-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let set_file = dir.join("echo.pb");
-    std::fs::write(&set_file, set.encode_to_vec()).expect("write set");
+    let (port, _server) = echo_server(&python).await;
+    let (dir, set_file) = echo_descriptor_set("transcode");
     let dead = free_port();
     let yaml = format!(
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
@@ -201,7 +208,6 @@ async fn http_json_transcoded_to_grpc() {
 /// transcoded by descriptors: its answer, and a handler exception as a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dubbo_triple_provider_by_json() {
-    use prost::Message;
     let Some(python) = require("python apache-dubbo", testkit::peers::python_with("dubbo")) else {
         return;
     };
@@ -212,12 +218,7 @@ async fn dubbo_triple_provider_by_json() {
         .arg(port.to_string())
         .stderr(std::process::Stdio::null());
     let (_, _provider) = listening(provider).await;
-    let proto_dir = testkit::peers::repo_root().join("peers/proto");
-    let set = protox::compile([proto_dir.join("echo.proto")], [&proto_dir]).expect("compile");
-    let dir = std::env::temp_dir().join(format!("gw-triple-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let set_file = dir.join("echo.pb");
-    std::fs::write(&set_file, set.encode_to_vec()).expect("write");
+    let (dir, set_file) = echo_descriptor_set("triple");
     let yaml = format!(
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
          metadata: {{backend: memory, grpc_address: ''}}\n\
@@ -256,11 +257,7 @@ async fn grpc_routed_by_xds() {
     let Some(python) = require("python grpcio", testkit::peers::python_with("grpc_tools")) else {
         return;
     };
-    let mut server = tokio::process::Command::new(&python);
-    server
-        .arg(testkit::peers::repo_root().join("peers/python/grpc_echo.py"))
-        .arg("server");
-    let (port, _server) = listening(server).await;
+    let (port, _server) = echo_server(&python).await;
     let hcm = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
     let cluster = |name: &str, protocol: &str, port: u16| {
         [
