@@ -109,6 +109,20 @@ impl JavaType {
         }
     }
 
+    /// The name `Class.getName()` gives: `int`, `java.lang.String`, and for arrays the
+    /// descriptor with dots (`[I`, `[Ljava.lang.String;`). Triple's wrapper messages carry
+    /// argument types in this form.
+    pub fn class_name(&self) -> String {
+        match self {
+            JavaType::Array(_) => {
+                let mut out = String::new();
+                self.write_descriptor(&mut out);
+                out.replace('/', ".")
+            }
+            other => other.to_string(),
+        }
+    }
+
     pub fn is_primitive(&self) -> bool {
         !matches!(self, JavaType::Class(_) | JavaType::Array(_))
     }

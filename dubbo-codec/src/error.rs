@@ -84,6 +84,18 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A gRPC/Triple message frame that cannot be read: compressed without an agreed
+    /// encoding, or longer than the limit.
+    #[error("triple: {0}")]
+    InvalidGrpcFrame(String),
+
+    /// A Triple wrapper message that is not valid protobuf of its type.
+    #[error("triple: invalid {message}: {reason}")]
+    InvalidWrapper {
+        message: &'static str,
+        reason: String,
+    },
+
     /// A response body whose result flag is not one of the six defined ones.
     #[error("dubbo2: unknown response flag {flag}")]
     UnknownResponseFlag { flag: i32 },

@@ -8,6 +8,9 @@
 //! * [`dubbo2`] frames the Dubbo2 protocol: the 16-byte header, requests, responses with all six
 //!   result flags, heartbeat events and status codes, with an incremental decoder that tells
 //!   "need more bytes" apart from errors and bounds every frame.
+//! * [`triple`] frames gRPC/Triple messages (the 5-byte prefix) and encodes Triple's wrapper
+//!   messages, with which Dubbo3 carries hessian2 (or other) arguments and results over HTTP/2
+//!   when a service has no IDL.
 //! * [`descriptor`] parses and writes Java method parameter descriptors (`Ljava/lang/String;I[J`).
 //!
 //! Decoders never trust a length field: a declared length is checked against the bytes that are
@@ -19,6 +22,7 @@ pub mod descriptor;
 pub mod dubbo2;
 mod error;
 pub mod hessian;
+pub mod triple;
 
 pub use error::Error;
 

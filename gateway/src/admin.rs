@@ -128,7 +128,7 @@ fn automatic_routes(rt: &Runtime) -> Vec<serde_json::Value> {
         .filter_map(|r| match &r.kind {
             RouteKind::Generic { prefix } => Some(json!({
                 "path": format!("POST {prefix}/{{interface}}/{{method}}"),
-                "cluster": r.cluster.cluster.name,
+                "cluster": r.cluster.name(),
             })),
             RouteKind::Declared { .. } => None,
         })

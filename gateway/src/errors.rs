@@ -10,6 +10,9 @@
 //! | malformed or unexpected upstream reply | 502 | `BAD_GATEWAY` |
 //! | no healthy endpoint, connect failure | 503 | `UNAVAILABLE` |
 //! | upstream timeout | 504 | `DEADLINE_EXCEEDED` |
+//!
+//! A gRPC/Triple provider's non-OK `grpc-status` maps by the same table (UNKNOWN and INTERNAL
+//! are exceptions, NOT_FOUND and UNIMPLEMENTED 404, …), and the body adds `grpc_status`.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Response, StatusCode};
@@ -43,6 +46,9 @@ pub enum GatewayError {
     ConnectionLost(String),
     #[error("{0}")]
     Timeout(String),
+    /// A gRPC/Triple provider's non-OK status, with its message as is.
+    #[error("{}", if message.is_empty() { format!("the provider answered grpc-status {code}") } else { message.clone() })]
+    Grpc { code: u32, message: String },
 }
 
 impl GatewayError {
@@ -58,6 +64,7 @@ impl GatewayError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             GatewayError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Grpc { code, .. } => grpc_http_status(*code).0,
         }
     }
 
@@ -71,14 +78,27 @@ impl GatewayError {
             GatewayError::BadGateway(_) => "BAD_GATEWAY",
             GatewayError::Unavailable(_) | GatewayError::ConnectionLost(_) => "UNAVAILABLE",
             GatewayError::Timeout(_) => "DEADLINE_EXCEEDED",
+            GatewayError::Grpc { code, .. } => grpc_http_status(*code).1,
         }
+    }
+
+    /// A provider's non-OK `grpc-status`, answered by DESIGN.md's table read backwards.
+    pub fn from_grpc(code: u32, message: String) -> GatewayError {
+        GatewayError::Grpc { code, message }
     }
 
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        let mut response_retry_after = false;
         if let GatewayError::ProviderException { class, message } = &self {
             error["exception"] = json!(class);
             error["exception_message"] = json!(message);
+        }
+        if let GatewayError::Grpc { code, .. } = &self {
+            error["grpc_status"] = json!(code);
+            if *code == 8 {
+                response_retry_after = true;
+            }
         }
         let mut response = json_response(self.status(), &json!({ "error": error }));
         if let GatewayError::MethodNotAllowed { allowed } = &self {
@@ -86,7 +106,36 @@ impl GatewayError {
                 response.headers_mut().insert(header::ALLOW, v);
             }
         }
+        if response_retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
+    }
+}
+
+/// HTTP status and error code for a provider's gRPC status.
+fn grpc_http_status(code: u32) -> (StatusCode, &'static str) {
+    match code {
+        3 => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
+        4 => (StatusCode::GATEWAY_TIMEOUT, "DEADLINE_EXCEEDED"),
+        5 | 12 => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        14 => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+        1 => (
+            StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_GATEWAY),
+            "CANCELLED",
+        ),
+        6 => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
+        7 => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
+        8 => (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED"),
+        9 => (StatusCode::BAD_REQUEST, "FAILED_PRECONDITION"),
+        10 => (StatusCode::CONFLICT, "ABORTED"),
+        11 => (StatusCode::BAD_REQUEST, "OUT_OF_RANGE"),
+        15 => (StatusCode::INTERNAL_SERVER_ERROR, "DATA_LOSS"),
+        16 => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        // UNKNOWN and INTERNAL are what providers send when a handler throws.
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "PROVIDER_EXCEPTION"),
     }
 }
 

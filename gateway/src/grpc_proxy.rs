@@ -5,7 +5,6 @@
 //! response with `grpc-status` and `grpc-message`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
@@ -13,48 +12,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::runtime::Runtime;
 use crate::server::Body;
-
-/// A gRPC cluster: its endpoints and an HTTP/2 client pooling connections to them.
-#[derive(Debug)]
-pub struct GrpcUpstream {
-    pub name: String,
-    endpoints: Vec<SocketAddr>,
-    next: AtomicUsize,
-    client: Client<HttpConnector, Body>,
-}
-
-impl GrpcUpstream {
-    pub fn new(
-        name: &str,
-        endpoints: Vec<SocketAddr>,
-        connect_timeout: std::time::Duration,
-    ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(connect_timeout));
-        GrpcUpstream {
-            name: name.to_owned(),
-            endpoints,
-            next: AtomicUsize::new(0),
-            client: Client::builder(TokioExecutor::new())
-                .http2_only(true)
-                .build(connector),
-        }
-    }
-
-    pub(crate) fn client(&self) -> &Client<HttpConnector, Body> {
-        &self.client
-    }
-
-    pub(crate) fn pick(&self) -> Option<SocketAddr> {
-        let n = self.endpoints.len();
-        (n > 0).then(|| self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n])
-    }
-}
 
 /// gRPC status codes the gateway answers with itself.
 const UNAVAILABLE: u8 = 14;
@@ -77,7 +37,11 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
         .map(|(_, u)| u.clone());
     let (addr, client, cluster) = match routed {
         Some(upstream) => match upstream.pick() {
-            Some(addr) => (addr, upstream.client.clone(), upstream.name.clone()),
+            Some(endpoint) => (
+                endpoint.addr,
+                upstream.client().clone(),
+                upstream.name.clone(),
+            ),
             None => {
                 return status_only(
                     UNAVAILABLE,
@@ -138,7 +102,7 @@ fn xds_target(
         (code, e.to_string())
     })?;
     let cluster = &routed.cluster.cluster;
-    if !matches!(cluster.protocol.as_deref(), Some("tri" | "triple" | "grpc")) {
+    if !routed.cluster.speaks_triple() {
         return Err((
             UNIMPLEMENTED,
             format!(

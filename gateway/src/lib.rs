@@ -11,7 +11,8 @@
 //! * [`xds`], [`xds_route`]: routes, clusters and endpoints from an xDS control plane, kept
 //!   ready for requests across updates.
 //! * [`grpc_proxy`]: gRPC/Triple calls proxied as they are to gRPC clusters; [`transcode`]:
-//!   HTTP/JSON calls turned into unary gRPC calls by protobuf descriptors.
+//!   HTTP/JSON calls turned into unary gRPC calls by protobuf descriptors; [`triple_call`]:
+//!   HTTP/JSON routes onto Triple clusters without IDL (hessian2 wrappers, or JSON as is).
 //! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo;
 //!   [`control_plane`]: the file-driven xDS control plane (`gateway control-plane`).
 #![forbid(unsafe_code)]
@@ -29,5 +30,6 @@ pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod transcode;
+pub mod triple_call;
 pub mod xds;
 pub mod xds_route;

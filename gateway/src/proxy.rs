@@ -20,7 +20,8 @@ use serde_json::Value as Json;
 
 use crate::errors::{json_response, GatewayError};
 use crate::metadata::Wanted;
-use crate::runtime::{query_pairs, Matched, Runtime, Source, UpstreamCluster};
+use crate::runtime::{query_pairs, Matched, Runtime, Source, UpstreamCluster, UpstreamKind};
+use crate::triple_call::Destination;
 
 /// Handles one request; never fails (errors are responses).
 pub async fn handle<B>(rt: Arc<Runtime>, req: Request<B>) -> Response<Full<Bytes>>
@@ -63,7 +64,7 @@ where
                 Target {
                     interface: routed.interface,
                     method: routed.method,
-                    pending: Pending::Generic(json),
+                    pending: Pending::Generic { json, raw: body },
                     version: routed.version,
                     group: routed.group,
                     timeout: routed.timeout,
@@ -121,10 +122,10 @@ where
 const MAX_RETRIES: u32 = 10;
 
 /// Where a routed request goes and how.
-struct Target<'r> {
-    interface: String,
-    method: String,
-    pending: Pending,
+pub(crate) struct Target<'r> {
+    pub(crate) interface: String,
+    pub(crate) method: String,
+    pub(crate) pending: Pending,
     version: Option<String>,
     group: Option<String>,
     timeout: Duration,
@@ -152,7 +153,8 @@ fn static_target<'r>(
             method,
         } => {
             let json = parse_body(body).map_err(bad_request)?;
-            (route, interface, method, Pending::Generic(json))
+            let raw = body.clone();
+            (route, interface, method, Pending::Generic { json, raw })
         }
         Matched::Declared {
             route,
@@ -214,13 +216,54 @@ async fn invoke(
     let (interface, method) = (&target.interface, &target.method);
     // The endpoint comes first: which revision it runs decides how the arguments are typed.
     let (conn, _in_flight, endpoint) = match &target.upstream {
-        Upstream::Static(cluster) => connect(cluster).await?,
+        Upstream::Static(UpstreamCluster {
+            kind:
+                UpstreamKind::Triple {
+                    cluster,
+                    serialization,
+                },
+            ..
+        }) => {
+            let to = Destination::pick(cluster, *serialization)?;
+            let (version, group) = (version.as_deref(), group.as_deref());
+            return crate::triple_call::invoke(rt, parts, target, to, version, group, timeout)
+                .await;
+        }
+        Upstream::Xds(cluster, hash) if cluster.speaks_triple() => {
+            let endpoint = cluster.pick(*hash).ok_or_else(|| {
+                GatewayError::Unavailable(format!(
+                    "cluster {:?} has no usable endpoint",
+                    cluster.cluster.name
+                ))
+            })?;
+            let xds = rt.xds.as_ref().ok_or_else(|| {
+                GatewayError::Unavailable("xDS routing is not running".to_owned())
+            })?;
+            let serialization = match cluster.cluster.serialization.as_deref() {
+                Some("json") => crate::config::Serialization::Json,
+                _ => crate::config::Serialization::Hessian2,
+            };
+            let to = Destination {
+                client: &xds.grpc_client,
+                addr: endpoint.pool.addr(),
+                identity: &endpoint.identity,
+                serialization,
+                max_reply: dubbo_codec::dubbo2::DEFAULT_MAX_FRAME,
+            };
+            let (version, group) = (version.as_deref(), group.as_deref());
+            return crate::triple_call::invoke(rt, parts, target, to, version, group, timeout)
+                .await;
+        }
+        Upstream::Static(UpstreamCluster {
+            kind: UpstreamKind::Dubbo2(cluster),
+            ..
+        }) => connect(cluster).await?,
         Upstream::Xds(cluster, hash) => connect_xds(cluster, *hash).await?,
     };
     let mut compiled = None;
     let call = match &target.pending {
         Pending::Mapped(call) => call.clone(),
-        Pending::Generic(json) => {
+        Pending::Generic { json, .. } => {
             if let Some(typing) = &rt.typing {
                 let wanted = Wanted {
                     interface,
@@ -258,10 +301,11 @@ async fn invoke(
     answer(rt, types, reply)
 }
 
-/// Arguments mapped already (declared routes), or a generic body still to be typed.
-enum Pending {
+/// Arguments mapped already (declared routes), or a generic body still to be typed (and the
+/// body as it came, for providers that take JSON as is).
+pub(crate) enum Pending {
     Mapped(MappedCall),
-    Generic(Json),
+    Generic { json: Json, raw: Bytes },
 }
 
 /// A connection to an endpoint of an xDS cluster, trying up to three when connects fail.
@@ -374,12 +418,12 @@ fn declared_args(
 /// fail, since nothing was sent yet. Calls themselves are never retried (they may not be
 /// idempotent).
 async fn connect(
-    upstream: &UpstreamCluster,
+    cluster: &http_bridge::dubbo2::Cluster,
 ) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
-    let attempts = upstream.cluster.endpoints().len().clamp(1, 3);
+    let attempts = cluster.endpoints().len().clamp(1, 3);
     let mut last = String::from("the cluster has no endpoints");
     for _ in 0..attempts {
-        let Some(endpoint) = upstream.cluster.pick() else {
+        let Some(endpoint) = cluster.pick() else {
             break;
         };
         let in_flight = endpoint.start_call();
@@ -390,7 +434,7 @@ async fn connect(
     }
     Err(GatewayError::Unavailable(format!(
         "no provider of cluster {:?} is reachable: {last}",
-        upstream.cluster.name
+        cluster.name
     )))
 }
 

@@ -9,6 +9,7 @@ use http::Method;
 use http_bridge::dubbo2::{self, Cluster, PoolConfig};
 use http_bridge::mapping::{MethodSig, Param};
 use http_bridge::to_json::JsonOptions;
+use http_bridge::triple::{TripleCluster, TripleEndpoint};
 use http_bridge::types::{TypeRef, TypeRegistry};
 
 use crate::config::{self, validate::resolve, Config};
@@ -29,15 +30,34 @@ pub struct Runtime {
     /// Routes, clusters and endpoints from xDS, when configured.
     pub xds: Option<Arc<crate::xds::XdsRouting>>,
     /// gRPC routes by path prefix, in configuration order.
-    pub grpc_routes: Vec<(String, Arc<crate::grpc_proxy::GrpcUpstream>)>,
+    pub grpc_routes: Vec<(String, Arc<TripleCluster>)>,
     /// Protobuf descriptors for HTTP/JSON → gRPC, when descriptor sets are configured.
     pub descriptors: Option<prost_reflect::DescriptorPool>,
 }
 
 #[derive(Debug)]
 pub struct UpstreamCluster {
-    pub cluster: Cluster,
+    pub kind: UpstreamKind,
     pub timeout: Duration,
+}
+
+/// The protocol a cluster speaks, with what calling it needs.
+#[derive(Debug)]
+pub enum UpstreamKind {
+    Dubbo2(Cluster),
+    Triple {
+        cluster: Arc<TripleCluster>,
+        serialization: config::Serialization,
+    },
+}
+
+impl UpstreamCluster {
+    pub fn name(&self) -> &str {
+        match &self.kind {
+            UpstreamKind::Dubbo2(c) => &c.name,
+            UpstreamKind::Triple { cluster, .. } => &cluster.name,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -111,20 +131,6 @@ impl Runtime {
         let mut clusters = HashMap::new();
         let mut grpc_clusters = HashMap::new();
         for c in &config.clusters {
-            if c.protocol == config::ClusterProtocol::Grpc {
-                let addrs = c
-                    .endpoints
-                    .iter()
-                    .map(|e| resolve(e.address()))
-                    .collect::<Result<Vec<_>, String>>()?;
-                let upstream = crate::grpc_proxy::GrpcUpstream::new(
-                    &c.name,
-                    addrs,
-                    Duration::from_millis(c.connect_timeout_ms),
-                );
-                grpc_clusters.insert(c.name.clone(), Arc::new(upstream));
-                continue;
-            }
             let endpoints = c
                 .endpoints
                 .iter()
@@ -137,6 +143,28 @@ impl Runtime {
                     Ok((resolve(e.address())?, identity))
                 })
                 .collect::<Result<Vec<_>, String>>()?;
+            if c.protocol == config::ClusterProtocol::Grpc {
+                let endpoints = endpoints
+                    .into_iter()
+                    .map(|(addr, identity)| TripleEndpoint { addr, identity })
+                    .collect();
+                let triple = Arc::new(TripleCluster::new(
+                    &c.name,
+                    endpoints,
+                    Duration::from_millis(c.connect_timeout_ms),
+                    c.max_frame_bytes,
+                ));
+                grpc_clusters.insert(c.name.clone(), Arc::clone(&triple));
+                let upstream = UpstreamCluster {
+                    kind: UpstreamKind::Triple {
+                        cluster: triple,
+                        serialization: c.serialization,
+                    },
+                    timeout: Duration::from_millis(c.timeout_ms),
+                };
+                clusters.insert(c.name.clone(), Arc::new(upstream));
+                continue;
+            }
             let pool = PoolConfig {
                 connections: c.connections_per_endpoint,
                 connect_timeout: Duration::from_millis(c.connect_timeout_ms),
@@ -149,7 +177,9 @@ impl Runtime {
                 config::LbPolicy::LeastRequest => dubbo2::LbPolicy::LeastRequest,
             };
             let upstream = UpstreamCluster {
-                cluster: Cluster::with_identities(&c.name, &endpoints, policy, &pool),
+                kind: UpstreamKind::Dubbo2(Cluster::with_identities(
+                    &c.name, &endpoints, policy, &pool,
+                )),
                 timeout: Duration::from_millis(c.timeout_ms),
             };
             clusters.insert(c.name.clone(), Arc::new(upstream));
@@ -217,11 +247,7 @@ impl Runtime {
         // Every application the clusters' endpoints name is reachable at
         // `POST /{application}/{interface}/{method}` without a route written for it; routes in
         // the config come first.
-        for c in config
-            .clusters
-            .iter()
-            .filter(|c| c.protocol == config::ClusterProtocol::Dubbo)
-        {
+        for c in &config.clusters {
             for e in &c.endpoints {
                 let Some(application) = e.identity(c).0 else {
                     continue;

@@ -7,19 +7,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, BytesMut};
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use serde_json::json;
 
 use crate::errors::json_response;
-use crate::grpc_proxy::GrpcUpstream;
+use crate::errors::GatewayError;
 use crate::runtime::Runtime;
 use crate::server::{boxed, Body};
+use http_bridge::triple::{TripleCluster, UnaryCall};
 
 /// The descriptors of every message and service the configuration's sets describe.
 pub fn load(files: &[String]) -> Result<Option<DescriptorPool>, String> {
@@ -42,7 +42,7 @@ fn prost_types_set(bytes: &[u8]) -> Result<prost_reflect::prost_types::FileDescr
 }
 
 /// The route and method an HTTP/JSON request names, if it is on a gRPC route.
-pub fn target(rt: &Runtime, req: &Request<Incoming>) -> Option<(Arc<GrpcUpstream>, Duration)> {
+pub fn target(rt: &Runtime, req: &Request<Incoming>) -> Option<(Arc<TripleCluster>, Duration)> {
     rt.descriptors.as_ref()?;
     let path = req.uri().path();
     rt.grpc_routes
@@ -62,7 +62,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
 pub async fn handle(
     rt: &Runtime,
     req: Request<Incoming>,
-    upstream: Arc<GrpcUpstream>,
+    upstream: Arc<TripleCluster>,
     timeout: Duration,
 ) -> Response<Body> {
     let Some(pool) = &rt.descriptors else {
@@ -116,7 +116,7 @@ pub async fn handle(
             )
         }
     };
-    match call(&upstream, &parts, &method, &request, timeout).await {
+    match call(rt, &upstream, &parts, &method, &request, timeout).await {
         Ok(reply) => match serde_json::to_value(&reply) {
             Ok(value) => boxed(json_response(StatusCode::OK, &value)),
             Err(e) => error(
@@ -144,180 +144,48 @@ fn method(pool: &DescriptorPool, path: &str) -> Result<MethodDescriptor, String>
 
 /// One unary call; the reply message, or the HTTP error response.
 async fn call(
-    upstream: &GrpcUpstream,
+    rt: &Runtime,
+    upstream: &TripleCluster,
     parts: &Parts,
     method: &MethodDescriptor,
     request: &DynamicMessage,
     timeout: Duration,
 ) -> Result<DynamicMessage, Response<Body>> {
-    let unavailable = |m: String| error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &m);
-    let addr = upstream
-        .pick()
-        .ok_or_else(|| unavailable(format!("cluster {:?} has no endpoints", upstream.name)))?;
+    let fail = |e: GatewayError| boxed(e.into_response());
+    let endpoint = upstream.pick().ok_or_else(|| {
+        fail(GatewayError::Unavailable(format!(
+            "cluster {:?} has no endpoints",
+            upstream.name
+        )))
+    })?;
+    let header = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|n| parts.headers.get(*n).and_then(|v| v.to_str().ok()))
+    };
+    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
     let message = request.encode_to_vec();
-    let mut frame = BytesMut::with_capacity(5 + message.len());
-    frame.put_u8(0);
-    frame.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
-    frame.put_slice(&message);
-    let uri = format!(
-        "http://{addr}/{}/{}",
-        method.parent_service().full_name(),
-        method.name()
-    );
-    let mut builder = Request::post(uri)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("grpc-timeout", format!("{}m", timeout.as_millis().max(1)));
-    // Triple's service version and group, from the Dubbo headers.
-    for (from, to) in [
-        (
-            ["x-dubbo-version", "x-dubbo-service-version"],
-            "tri-service-version",
+    let call = UnaryCall {
+        path: &path,
+        content_type: "application/grpc",
+        headers: crate::triple_call::headers(
+            parts,
+            header(["x-dubbo-version", "x-dubbo-service-version"]),
+            header(["x-dubbo-group", "x-dubbo-service-group"]),
+            &rt.propagate_headers,
         ),
-        (
-            ["x-dubbo-group", "x-dubbo-service-group"],
-            "tri-service-group",
-        ),
-    ] {
-        if let Some(v) = from.iter().find_map(|h| parts.headers.get(*h)) {
-            builder = builder.header(to, v.clone());
-        }
-    }
-    for name in ["traceparent", "tracestate", "x-request-id"] {
-        if let Some(v) = parts.headers.get(name) {
-            builder = builder.header(name, v.clone());
-        }
-    }
-    let body = Full::new(frame.freeze())
-        .map_err(|never| match never {})
-        .boxed();
-    let request = builder
-        .body(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &e.to_string()))?;
-    let response = tokio::time::timeout(timeout, async {
-        let response = upstream.client().request(request).await?;
-        let (head, body) = response.into_parts();
-        let collected = body.collect().await?;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((head, collected))
+        message: &message,
+        timeout,
+        max_reply: upstream.max_message,
+    };
+    let reply = call
+        .send(upstream.client(), endpoint.addr)
+        .await
+        .map_err(|e| fail(crate::triple_call::call_error(e)))?;
+    DynamicMessage::decode(method.output(), reply).map_err(|e| {
+        fail(GatewayError::BadGateway(format!(
+            "the reply is not a {}: {e}",
+            method.output().full_name()
+        )))
     })
-    .await;
-    let (head, collected) = match response {
-        Err(_) => {
-            return Err(error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "DEADLINE_EXCEEDED",
-                &format!("the provider did not answer within {timeout:?}"),
-            ))
-        }
-        Ok(Err(e)) => return Err(unavailable(format!("provider {addr}: {e}"))),
-        Ok(Ok(r)) => r,
-    };
-    let trailers = collected.trailers().cloned().unwrap_or_default();
-    // Trailers-only answers carry the status in the headers.
-    let status_of = |name: &str| {
-        trailers
-            .get(name)
-            .or_else(|| head.headers.get(name))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let code: u32 = match status_of("grpc-status") {
-        Some(c) => c.parse().unwrap_or(2),
-        None if head.status != StatusCode::OK => {
-            return Err(error(
-                StatusCode::BAD_GATEWAY,
-                "BAD_GATEWAY",
-                &format!(
-                    "the provider answered HTTP {} without a gRPC status",
-                    head.status
-                ),
-            ))
-        }
-        None => {
-            return Err(error(
-                StatusCode::BAD_GATEWAY,
-                "BAD_GATEWAY",
-                "the provider's answer has no grpc-status",
-            ))
-        }
-    };
-    if code != 0 {
-        let message = status_of("grpc-message")
-            .map(|m| decode_message(&m))
-            .unwrap_or_default();
-        return Err(grpc_error(code, &message));
-    }
-    let mut bytes = collected.to_bytes();
-    if bytes.len() < 5 || bytes[0] != 0 {
-        return Err(error(
-            StatusCode::BAD_GATEWAY,
-            "BAD_GATEWAY",
-            "the provider's reply is not one uncompressed gRPC message",
-        ));
-    }
-    bytes.advance(1);
-    let len = bytes.get_u32() as usize;
-    if bytes.len() < len {
-        return Err(error(
-            StatusCode::BAD_GATEWAY,
-            "BAD_GATEWAY",
-            "the provider's reply is cut short",
-        ));
-    }
-    DynamicMessage::decode(method.output(), bytes.slice(..len)).map_err(|e| {
-        error(
-            StatusCode::BAD_GATEWAY,
-            "BAD_GATEWAY",
-            &format!("the reply is not a {}: {e}", method.output().full_name()),
-        )
-    })
-}
-
-/// `grpc-status` → the HTTP status of DESIGN.md's table.
-fn grpc_error(code: u32, message: &str) -> Response<Body> {
-    let (status, name) = match code {
-        3 => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
-        5 => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-        12 => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-        4 => (StatusCode::GATEWAY_TIMEOUT, "DEADLINE_EXCEEDED"),
-        14 => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
-        8 => (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED"),
-        16 => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-        7 => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
-        // UNKNOWN and INTERNAL are what providers send when a handler throws.
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "PROVIDER_EXCEPTION"),
-    };
-    let mut response = boxed(json_response(
-        status,
-        &json!({"error": {"code": name, "message": message, "grpc_status": code}}),
-    ));
-    if code == 8 {
-        response
-            .headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
-}
-
-/// `grpc-message` is percent-encoded.
-fn decode_message(m: &str) -> String {
-    let bytes = m.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let Some(b) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

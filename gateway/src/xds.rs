@@ -45,6 +45,14 @@ impl EndpointState for ClusterView {
 impl ClusterView {
     /// An endpoint to call, by the cluster's policy; `hash` is the request's hash for ring hash
     /// and Maglev clusters (from the route's hash policy).
+    /// Whether the cluster is a Triple/gRPC one (`filter_metadata["dubbo"].protocol`).
+    pub fn speaks_triple(&self) -> bool {
+        matches!(
+            self.cluster.protocol.as_deref(),
+            Some("tri" | "triple" | "grpc")
+        )
+    }
+
     pub fn pick(&self, hash: Option<u64>) -> Option<Arc<Endpoint>> {
         let mut rng = fastrand::Rng::new();
         let index = self.balancer.pick(&mut rng, hash, self)?;

@@ -219,12 +219,15 @@ async fn dubbo_triple_provider_by_json() {
         .stderr(std::process::Stdio::null());
     let (_, _provider) = listening(provider).await;
     let (dir, set_file) = echo_descriptor_set("triple");
+    // One cluster (one connection: the provider hangs with two) serves both paths: methods the
+    // descriptors describe go as protobuf; the generic route's calls go as JSON.
     let yaml = format!(
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
          metadata: {{backend: memory, grpc_address: ''}}\n\
          descriptor_sets: ['{}']\n\
-         clusters: [{{name: triple, protocol: tri, endpoints: ['127.0.0.1:{port}']}}]\n\
-         grpc_routes: [{{prefix: /echo.Echo/, cluster: triple}}]\n",
+         clusters: [{{name: triple, protocol: tri, serialization: json, endpoints: ['127.0.0.1:{port}']}}]\n\
+         grpc_routes: [{{prefix: /echo.Echo/, cluster: triple}}]\n\
+         routes: [{{prefix: /py, cluster: triple, timeout_ms: 3000}}]\n",
         set_file.display()
     );
     let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
@@ -246,6 +249,36 @@ async fn dubbo_triple_provider_by_json() {
             .is_some_and(|m| m.contains("no thing")),
         "{body}"
     );
+    // A method with Python Dubbo's custom JSON serialization: the body is the message, the
+    // reply message is the answer, both as they are.
+    let (status, body) = post(
+        gw,
+        "/py/echo.Echo/Greet",
+        r#"{"name": "ann", "n": 12345678901234567890}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            http::StatusCode::OK,
+            json!({"greeting": "hello ann", "received": {"name": "ann", "n": 12345678901234567890u64}})
+        )
+    );
+    // The provider's deserializer refuses what is not its shape: its exception, 500.
+    let (status, body) = post(gw, "/py/echo.Echo/Greet", r#"["ann"]"#).await;
+    assert_eq!(status, http::StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("greet takes")),
+        "{body}"
+    );
+    // Malformed JSON never leaves the gateway.
+    let (status, _) = post(gw, "/py/echo.Echo/Greet", r#"{"name": "#).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST);
+    // An unknown method: the provider's UNIMPLEMENTED, 404.
+    let (status, body) = post(gw, "/py/echo.Echo/Nope", "{}").await;
+    assert_eq!(status, http::StatusCode::NOT_FOUND, "{body}");
     running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

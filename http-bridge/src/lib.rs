@@ -10,6 +10,8 @@
 //! * [`time`]: `java.util.Date` ↔ ISO-8601.
 //! * [`dubbo2`]: one multiplexed Dubbo2 connection to a provider (many calls in flight, matched
 //!   by request id; heartbeats both ways; timeouts; graceful-shutdown notices).
+//! * [`triple`]: the Triple/gRPC upstream client (pooled HTTP/2, unary calls with Triple's
+//!   headers and deadlines) and hessian2 calls in Triple's wrapper messages.
 //!
 //! The HTTP request mapping, connection pooling and load balancing arrive with the gateway.
 #![forbid(unsafe_code)]
@@ -19,4 +21,5 @@ pub mod mapping;
 pub mod time;
 pub mod to_hessian;
 pub mod to_json;
+pub mod triple;
 pub mod types;

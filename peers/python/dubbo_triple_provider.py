@@ -1,8 +1,11 @@
 """A Dubbo3 Triple provider on the official Python Dubbo (apache-dubbo), serving echo.Echo's
-Unary and Fail (peers/proto/echo.proto) with protobuf serialization.
+Unary and Fail (peers/proto/echo.proto) with protobuf serialization, and Greet with a custom
+JSON serialization (Python Dubbo's per-method serializer functions; no IDL): the request
+message is JSON `{"name": ...}`, the reply JSON `{"greeting": ..., "received": <request>}`.
 
     dubbo_triple_provider.py PORT     serves on 127.0.0.1:PORT; prints "LISTENING <port>"
 """
+import json
 import os
 import sys
 import time
@@ -32,6 +35,11 @@ def main(port):
     def fail(request):
         raise ValueError(f"no {request.text}")
 
+    def greet(request):
+        if not isinstance(request, dict) or "name" not in request:
+            raise ValueError("greet takes {\"name\": ...}")
+        return {"greeting": f"hello {request['name']}", "received": request}
+
     handler = RpcServiceHandler(
         service_name="echo.Echo",
         method_handlers=[
@@ -41,6 +49,9 @@ def main(port):
             RpcMethodHandler.unary(fail, method_name="Fail",
                                    request_deserializer=pb.Msg.FromString,
                                    response_serializer=pb.Msg.SerializeToString),
+            RpcMethodHandler.unary(greet, method_name="Greet",
+                                   request_deserializer=json.loads,
+                                   response_serializer=lambda o: json.dumps(o).encode()),
         ],
     )
     server = dubbo.Server(ServiceConfig(handler, host="127.0.0.1", port=port))

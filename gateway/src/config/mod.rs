@@ -261,6 +261,19 @@ pub struct Cluster {
     pub heartbeat_ms: u64,
     #[serde(default = "defaults::max_frame_bytes")]
     pub max_frame_bytes: usize,
+    /// How HTTP/JSON routes call a `grpc`/`tri` cluster's methods that no descriptor set
+    /// describes: `hessian2` (Triple's wrapper messages, types from metadata) or `json` (the
+    /// body passed through for providers using a custom JSON serialization).
+    #[serde(default)]
+    pub serialization: Serialization,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Serialization {
+    #[default]
+    Hessian2,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]

@@ -153,6 +153,17 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     metadata(&config.metadata, &mut bad);
     xds(&config.xds, &mut bad);
 
+    for (i, c) in config.clusters.iter().enumerate() {
+        if c.serialization != super::Serialization::Hessian2
+            && c.protocol == super::ClusterProtocol::Dubbo
+        {
+            bad(
+                format!("clusters[{i}].serialization"),
+                "Dubbo2 clusters speak hessian2; `serialization` applies to grpc/tri clusters"
+                    .into(),
+            );
+        }
+    }
     let protocol = |name: &str| {
         config
             .clusters
@@ -162,9 +173,6 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     };
     for (i, r) in config.routes.iter().enumerate() {
         route(&format!("routes[{i}]"), r, &clusters, &mut bad);
-        if protocol(&r.cluster) == Some(super::ClusterProtocol::Grpc) {
-            bad(format!("routes[{i}].cluster"), format!("{:?} is a gRPC cluster; HTTP/JSON routes call Dubbo clusters (gRPC calls go in grpc_routes)", r.cluster));
-        }
     }
     for (i, file) in config.descriptor_sets.iter().enumerate() {
         if let Err(e) = crate::transcode::load(std::slice::from_ref(file)) {

@@ -24,6 +24,9 @@ pub struct Cluster {
     /// The upstream protocol, from `metadata.filter_metadata["dubbo"].protocol`
     /// (`dubbo` or `tri`); `None` when not said.
     pub protocol: Option<String>,
+    /// How a Triple cluster's methods without IDL are serialized, from
+    /// `filter_metadata["dubbo"].serialization` (`hessian2`, `json`); `None` when not said.
+    pub serialization: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +184,12 @@ impl TryFrom<&pb::Cluster> for Cluster {
                 .as_ref()
                 .map_or(10, |v| v.value.min(100)),
         });
+        let dubbo_field = |field: &str| {
+            c.metadata
+                .as_ref()
+                .and_then(|m| m.filter_metadata.get("dubbo"))
+                .and_then(|s| string_field(s, field))
+        };
         Ok(Cluster {
             name: c.name.clone(),
             discovery,
@@ -192,11 +201,8 @@ impl TryFrom<&pb::Cluster> for Cluster {
             thresholds,
             outlier_detection,
             load_assignment,
-            protocol: c
-                .metadata
-                .as_ref()
-                .and_then(|m| m.filter_metadata.get("dubbo"))
-                .and_then(|s| string_field(s, "protocol")),
+            protocol: dubbo_field("protocol"),
+            serialization: dubbo_field("serialization"),
         })
     }
 }

@@ -1,0 +1,169 @@
+//! HTTP/JSON → Triple for services without IDL, on the same routes as Dubbo2: the endpoint is
+//! picked first, its (application, revision) types the JSON arguments from published metadata,
+//! and the call travels as Triple's hessian2 wrapper messages — or, for a cluster whose
+//! providers use a custom JSON serialization, the body itself is the message and the reply
+//! message is the answer.
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use http_bridge::dubbo2::DubboIdentity;
+use http_bridge::mapping::map_generic;
+use http_bridge::to_json::to_json;
+use http_bridge::triple::{wrapper, Body, TripleCluster, TripleError, UnaryCall};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use serde::de::IgnoredAny;
+use std::net::SocketAddr;
+
+use crate::config::Serialization;
+use crate::errors::{json_response, GatewayError};
+use crate::metadata::Wanted;
+use crate::proxy::{Pending, Target};
+use crate::runtime::Runtime;
+
+/// Headers every Triple call carries: the service version and group, the configured headers
+/// as attachments (Triple sends attachments as headers), and the trace context.
+pub(crate) fn headers(
+    parts: &Parts,
+    version: Option<&str>,
+    group: Option<&str>,
+    propagate: &[HeaderName],
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("tri-service-version", version),
+        ("tri-service-group", group),
+    ] {
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name, v);
+        }
+    }
+    let always = ["traceparent", "tracestate", "x-request-id"].map(HeaderName::from_static);
+    for name in always.iter().chain(propagate) {
+        if let Some(v) = parts.headers.get(name) {
+            headers.insert(name.clone(), v.clone());
+        }
+    }
+    headers
+}
+
+/// How a failed Triple call is answered.
+pub(crate) fn call_error(e: TripleError) -> GatewayError {
+    match e {
+        TripleError::Status { code, message } => GatewayError::from_grpc(code, message),
+        TripleError::Timeout(t) => {
+            GatewayError::Timeout(format!("the provider did not answer within {t:?}"))
+        }
+        TripleError::Unavailable(m) => GatewayError::Unavailable(m),
+        TripleError::ConnectionLost(m) => GatewayError::ConnectionLost(m),
+        TripleError::Malformed(m) => GatewayError::BadGateway(m),
+    }
+}
+
+/// The Triple endpoint a call goes to, and how.
+pub(crate) struct Destination<'a> {
+    pub client: &'a Client<HttpConnector, Body>,
+    pub addr: SocketAddr,
+    pub identity: &'a DubboIdentity,
+    pub serialization: Serialization,
+    pub max_reply: usize,
+}
+
+impl<'a> Destination<'a> {
+    /// The next endpoint of a configured cluster.
+    pub fn pick(
+        cluster: &'a TripleCluster,
+        serialization: Serialization,
+    ) -> Result<Self, GatewayError> {
+        let endpoint = cluster.pick().ok_or_else(|| {
+            GatewayError::Unavailable(format!("cluster {:?} has no endpoints", cluster.name))
+        })?;
+        Ok(Destination {
+            client: cluster.client(),
+            addr: endpoint.addr,
+            identity: &endpoint.identity,
+            serialization,
+            max_reply: cluster.max_message,
+        })
+    }
+}
+
+/// One attempt of a routed call to a Triple endpoint.
+pub(crate) async fn invoke(
+    rt: &Runtime,
+    parts: &Parts,
+    target: &Target<'_>,
+    to: Destination<'_>,
+    version: Option<&str>,
+    group: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let (interface, method) = (&target.interface, &target.method);
+    let path = format!("/{interface}/{method}");
+    let call = |message, content_type| UnaryCall {
+        path: &path,
+        content_type,
+        headers: headers(parts, version, group, &rt.propagate_headers),
+        message,
+        timeout,
+        max_reply: to.max_reply,
+    };
+    if to.serialization == Serialization::Json {
+        let Pending::Generic { raw, .. } = &target.pending else {
+            return Err(GatewayError::BadRequest(
+                "declared routes map arguments for hessian2; this cluster takes JSON as is".into(),
+            ));
+        };
+        let reply = call(&raw[..], "application/grpc+json")
+            .send(to.client, to.addr)
+            .await
+            .map_err(call_error)?;
+        if let Err(e) = serde_json::from_slice::<IgnoredAny>(&reply) {
+            return Err(GatewayError::BadGateway(format!(
+                "the provider's reply is not JSON: {e}"
+            )));
+        }
+        let mut response = Response::new(Full::new(reply));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return Ok(response);
+    }
+    let mut compiled = None;
+    let mapped = match &target.pending {
+        Pending::Mapped(call) => call.clone(),
+        Pending::Generic { json, .. } => {
+            if let Some(typing) = &rt.typing {
+                let wanted = Wanted {
+                    interface,
+                    method,
+                    group,
+                    version,
+                };
+                compiled = typing.resolve(to.identity, wanted, rt).await?;
+            }
+            let (overloads, types) = match &compiled {
+                Some(c) => (c.overloads(method), &c.types),
+                None => (rt.overloads(interface, method), &rt.registry),
+            };
+            map_generic(method, json, overloads, types)
+                .map_err(|e| GatewayError::BadRequest(e.to_string()))?
+        }
+    };
+    let message = wrapper::encode_request(&mapped)
+        .map_err(|e| GatewayError::BadRequest(format!("the call cannot be encoded: {e}")))?;
+    let reply = call(&message[..], dubbo_codec::triple::CONTENT_TYPE)
+        .send(to.client, to.addr)
+        .await
+        .map_err(call_error)?;
+    let value = wrapper::decode_response(reply)
+        .map_err(|e| GatewayError::BadGateway(format!("malformed reply from the provider: {e}")))?;
+    let types = compiled.as_ref().map_or(&rt.registry, |c| &c.types);
+    Ok(json_response(
+        StatusCode::OK,
+        &to_json(&value, types, rt.json),
+    ))
+}

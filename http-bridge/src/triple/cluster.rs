@@ -1,0 +1,78 @@
+//! A Triple/gRPC cluster: its endpoints and one HTTP/2 client pooling connections to them.
+//! The client is also what the gateway uses to proxy gRPC calls as they are.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::dubbo2::DubboIdentity;
+
+/// Request and response bodies of the client: boxed, so proxied streams and whole messages
+/// travel the same way.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// One provider: where it listens and which application and revision it runs.
+#[derive(Debug, Clone)]
+pub struct TripleEndpoint {
+    pub addr: SocketAddr,
+    pub identity: DubboIdentity,
+}
+
+#[derive(Debug)]
+pub struct TripleCluster {
+    pub name: String,
+    endpoints: Vec<Arc<TripleEndpoint>>,
+    next: AtomicUsize,
+    client: Client<HttpConnector, Body>,
+    /// The largest reply message accepted.
+    pub max_message: usize,
+}
+
+impl TripleCluster {
+    pub fn new(
+        name: &str,
+        endpoints: Vec<TripleEndpoint>,
+        connect_timeout: Duration,
+        max_message: usize,
+    ) -> Self {
+        TripleCluster {
+            name: name.to_owned(),
+            endpoints: endpoints.into_iter().map(Arc::new).collect(),
+            next: AtomicUsize::new(0),
+            client: http2_client(connect_timeout),
+            max_message,
+        }
+    }
+
+    pub fn client(&self) -> &Client<HttpConnector, Body> {
+        &self.client
+    }
+
+    pub fn endpoints(&self) -> &[Arc<TripleEndpoint>] {
+        &self.endpoints
+    }
+
+    /// The next endpoint, round robin; `None` for a cluster without endpoints.
+    pub fn pick(&self) -> Option<&Arc<TripleEndpoint>> {
+        let n = self.endpoints.len();
+        (n > 0).then(|| &self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n])
+    }
+}
+
+/// An HTTP/2-only client (gRPC needs no upgrade dance) with Nagle off: small messages go out
+/// at once.
+pub fn http2_client(connect_timeout: Duration) -> Client<HttpConnector, Body> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(connect_timeout));
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(connector)
+}
