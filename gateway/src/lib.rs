@@ -12,7 +12,8 @@
 //!   ready for requests across updates.
 //! * [`grpc_proxy`]: gRPC/Triple calls proxied as they are to gRPC clusters; [`transcode`]:
 //!   HTTP/JSON calls turned into unary gRPC calls by protobuf descriptors; [`triple_call`]:
-//!   HTTP/JSON routes onto Triple clusters without IDL (hessian2 wrappers, or JSON as is).
+//!   HTTP/JSON routes onto Triple clusters without IDL (hessian2 wrappers, or JSON as is);
+//!   [`reflection`]: descriptors learnt from providers by gRPC server reflection.
 //! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo;
 //!   [`control_plane`]: the file-driven xDS control plane (`gateway control-plane`).
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod grpc_proxy;
 pub mod metadata;
 pub mod openapi;
 pub mod proxy;
+pub mod reflection;
 pub mod runtime;
 pub mod server;
 pub mod transcode;

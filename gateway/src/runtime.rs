@@ -33,6 +33,8 @@ pub struct Runtime {
     pub grpc_routes: Vec<(String, Arc<TripleCluster>)>,
     /// Protobuf descriptors for HTTP/JSON → gRPC, when descriptor sets are configured.
     pub descriptors: Option<prost_reflect::DescriptorPool>,
+    /// Descriptors learnt by server reflection, by cluster name.
+    pub reflected: dashmap::DashMap<String, Arc<crate::reflection::Reflected>>,
 }
 
 #[derive(Debug)]
@@ -329,6 +331,7 @@ impl Runtime {
             typing,
             xds,
             descriptors: crate::transcode::load(&config.descriptor_sets)?,
+            reflected: dashmap::DashMap::new(),
             grpc_routes: config
                 .grpc_routes
                 .iter()

@@ -2,7 +2,9 @@
 //! gRPC route's path, becomes a unary gRPC call. The JSON converts to the request message by
 //! its protobuf descriptor (the proto3 JSON mapping: int64 as strings or numbers, enums by
 //! name, well-known types), and the reply message back to JSON; `grpc-status` becomes the HTTP
-//! status of DESIGN.md's table. Descriptors come from descriptor-set files in the config.
+//! status of DESIGN.md's table. Descriptors come from descriptor-set files in the config, or
+//! from the provider by gRPC server reflection ([`crate::reflection`]) for services those
+//! files do not describe.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +45,6 @@ fn prost_types_set(bytes: &[u8]) -> Result<prost_reflect::prost_types::FileDescr
 
 /// The route and method an HTTP/JSON request names, if it is on a gRPC route.
 pub fn target(rt: &Runtime, req: &Request<Incoming>) -> Option<(Arc<TripleCluster>, Duration)> {
-    rt.descriptors.as_ref()?;
     let path = req.uri().path();
     rt.grpc_routes
         .iter()
@@ -65,9 +66,6 @@ pub async fn handle(
     upstream: Arc<TripleCluster>,
     timeout: Duration,
 ) -> Response<Body> {
-    let Some(pool) = &rt.descriptors else {
-        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no descriptors loaded");
-    };
     let (parts, body) = req.into_parts();
     if parts.method != http::Method::POST {
         return error(
@@ -76,7 +74,7 @@ pub async fn handle(
             "gRPC methods take POST",
         );
     }
-    let method = match method(pool, parts.uri.path()) {
+    let method = match method(rt, &upstream, parts.uri.path(), timeout).await {
         Ok(m) => m,
         Err(e) => return error(StatusCode::NOT_FOUND, "NOT_FOUND", &e),
     };
@@ -129,15 +127,36 @@ pub async fn handle(
     }
 }
 
-fn method(pool: &DescriptorPool, path: &str) -> Result<MethodDescriptor, String> {
+/// The method a path names: from the configured descriptor sets, else from what the
+/// cluster's provider tells by server reflection.
+async fn method(
+    rt: &Runtime,
+    upstream: &TripleCluster,
+    path: &str,
+    timeout: Duration,
+) -> Result<MethodDescriptor, String> {
     let mut segments = path.trim_start_matches('/').splitn(2, '/');
     let (service, name) = (
         segments.next().unwrap_or_default(),
         segments.next().unwrap_or_default(),
     );
-    let service = pool
-        .get_service_by_name(service)
-        .ok_or_else(|| format!("no service {service:?} in the descriptors"))?;
+    let configured = rt
+        .descriptors
+        .as_ref()
+        .and_then(|pool| pool.get_service_by_name(service));
+    let service = match configured {
+        Some(found) => found,
+        None => {
+            let reflected = match rt.reflected.get(&upstream.name) {
+                Some(known) => Arc::clone(&known),
+                None => Arc::clone(&rt.reflected.entry(upstream.name.clone()).or_default()),
+            };
+            match reflected.find(service) {
+                Some(found) => found,
+                None => reflected.fetch(upstream, service, timeout).await?,
+            }
+        }
+    };
     let found = service.methods().find(|m| m.name() == name);
     found.ok_or_else(|| format!("{} has no method {name:?}", service.full_name()))
 }

@@ -204,6 +204,51 @@ async fn http_json_transcoded_to_grpc() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// No descriptor set configured: the gateway learns `echo.Echo` (and the well-known type it
+/// imports) from the grpcio server by gRPC server reflection (v1 refused, v1alpha served), then
+/// transcodes as with a descriptor set. A service the provider does not know is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_json_by_server_reflection() {
+    let Some(python) = require(
+        "python grpcio",
+        testkit::peers::python_with("grpc_reflection"),
+    ) else {
+        return;
+    };
+    let (port, _server) = echo_server(&python).await;
+    let yaml = format!(
+        "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
+         metadata: {{backend: memory, grpc_address: ''}}\n\
+         clusters: [{{name: echo, protocol: grpc, endpoints: ['127.0.0.1:{port}']}}]\n\
+         grpc_routes: [{{prefix: /echo., cluster: echo}}]\n"
+    );
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let gw = running.listeners[0];
+    use common::post;
+    let body = r#"{"text": "refl", "at": "2026-11-30T12:00:00.250Z"}"#;
+    assert_eq!(
+        post(gw, "/echo.Echo/Unary", body).await,
+        (
+            http::StatusCode::OK,
+            json!({"text": "unary:refl", "at": "2026-11-30T12:00:00.250Z"})
+        )
+    );
+    // Learnt once, used again (and the proto3 JSON rules still apply: a wrong type is a 400).
+    let (status, body) = post(gw, "/echo.Echo/Unary", r#"{"text": 5}"#).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = post(gw, "/echo.Nope/Unary", "{}").await;
+    assert_eq!(status, http::StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("reflection")),
+        "{body}"
+    );
+    running.shutdown().await;
+}
+
 /// A real Dubbo3 Triple provider (the official Python `apache-dubbo`), reached by HTTP/JSON
 /// transcoded by descriptors: its answer, and a handler exception as a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

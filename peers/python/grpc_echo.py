@@ -1,5 +1,6 @@
 """The gRPC Echo service (peers/proto/echo.proto) on grpcio, as server or client; stubs are
-generated at start with grpcio-tools.
+generated at start with grpcio-tools. The server also serves gRPC server reflection
+(grpcio-reflection, v1alpha).
 
   grpc_echo.py server          serves on a free port; prints "LISTENING <port>"
   grpc_echo.py client TARGET   calls every kind through TARGET; prints one JSON line
@@ -31,7 +32,10 @@ def server():
         def Unary(self, request, context):
             trace = dict(context.invocation_metadata()).get("x-trace", "")
             context.set_trailing_metadata((("x-trace-echo", trace),))
-            return pb.Msg(text=f"unary:{request.text}")
+            reply = pb.Msg(text=f"unary:{request.text}")
+            if request.HasField("at"):
+                reply.at.CopyFrom(request.at)
+            return reply
 
         def ServerStream(self, request, context):
             for i in range(request.count):
@@ -53,6 +57,9 @@ def server():
 
     s = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     rpc.add_EchoServicer_to_server(Echo(), s)
+    from grpc_reflection.v1alpha import reflection
+    names = (pb.DESCRIPTOR.services_by_name["Echo"].full_name, reflection.SERVICE_NAME)
+    reflection.enable_server_reflection(names, s)
     port = s.add_insecure_port("127.0.0.1:0")
     s.start()
     print(f"LISTENING {port}", flush=True)

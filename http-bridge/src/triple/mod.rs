@@ -4,11 +4,13 @@
 //!
 //! * [`cluster`]: endpoints (address and Dubbo identity), round-robin pick, the pooled client.
 //! * [`call`]: one unary call and its typed outcome ([`TripleError`]).
+//! * [`reflection`]: protobuf descriptors fetched from a provider by gRPC server reflection.
 //! * [`wrapper`]: hessian2 arguments and results in Triple's wrapper messages, for services
 //!   without IDL.
 
 pub mod call;
 pub mod cluster;
+pub mod reflection;
 pub mod wrapper;
 
 pub use call::{grpc_message_decode, TripleError, UnaryCall};
