@@ -98,21 +98,9 @@ pub async fn handle(
             )
         }
     };
-    let json: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        &body
-    };
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let request = match DynamicMessage::deserialize(method.input(), &mut de) {
+    let request = match message_from_json(&method, &body) {
         Ok(m) => m,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
-                &format!("the body is not a {}: {e}", method.input().full_name()),
-            )
-        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &e),
     };
     match call(rt, &upstream, &parts, &method, &request, timeout).await {
         Ok(reply) => match serde_json::to_value(&reply) {
@@ -125,6 +113,23 @@ pub async fn handle(
         },
         Err(response) => response,
     }
+}
+
+/// A request body as the method's input message (proto3 JSON mapping; empty is the default
+/// message); the error names what does not fit.
+pub(crate) fn message_from_json(
+    method: &MethodDescriptor,
+    body: &[u8],
+) -> Result<DynamicMessage, String> {
+    let json: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(json);
+    DynamicMessage::deserialize(method.input(), &mut de)
+        .and_then(|m| de.end().map(|()| m))
+        .map_err(|e| format!("the body is not a {}: {e}", method.input().full_name()))
 }
 
 /// The method a path names: from the configured descriptor sets, else from what the

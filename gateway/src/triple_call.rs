@@ -1,5 +1,6 @@
-//! HTTP/JSON → Triple for services without IDL, on the same routes as Dubbo2: the endpoint is
-//! picked first, its (application, revision) types the JSON arguments from published metadata,
+//! HTTP/JSON → Triple on the same routes as Dubbo2 (configured or from xDS). A method the
+//! configured descriptor sets describe goes as protobuf. For services without IDL the endpoint
+//! is picked first, its (application, revision) types the JSON arguments from published metadata,
 //! and the call travels as Triple's hessian2 wrapper messages — or, for a cluster whose
 //! providers use a custom JSON serialization, the body itself is the message and the reply
 //! message is the answer.
@@ -110,6 +111,36 @@ pub(crate) async fn invoke(
         timeout,
         max_reply: to.max_reply,
     };
+    // A service with IDL (in the configured descriptor sets) goes as protobuf.
+    if let Some(m) = rt
+        .descriptors
+        .as_ref()
+        .and_then(|pool| pool.get_service_by_name(interface))
+        .and_then(|service| service.methods().find(|m| m.name() == method.as_str()))
+    {
+        let Pending::Generic { raw, .. } = &target.pending else {
+            return Err(GatewayError::BadRequest(
+                "declared routes map arguments for hessian2; this method takes protobuf".into(),
+            ));
+        };
+        let request =
+            crate::transcode::message_from_json(&m, raw).map_err(GatewayError::BadRequest)?;
+        let message = prost::Message::encode_to_vec(&request);
+        let reply = call(&message[..], "application/grpc")
+            .send(to.client, to.addr)
+            .await
+            .map_err(call_error)?;
+        let reply = prost_reflect::DynamicMessage::decode(m.output(), reply).map_err(|e| {
+            GatewayError::BadGateway(format!(
+                "the reply is not a {}: {e}",
+                m.output().full_name()
+            ))
+        })?;
+        let json = serde_json::to_value(&reply).map_err(|e| {
+            GatewayError::BadGateway(format!("the reply cannot be written as JSON: {e}"))
+        })?;
+        return Ok(json_response(StatusCode::OK, &json));
+    }
     if to.serialization == Serialization::Json {
         let Pending::Generic { raw, .. } = &target.pending else {
             return Err(GatewayError::BadRequest(

@@ -366,9 +366,12 @@ async fn grpc_routed_by_xds() {
     tokio::spawn(
         xds_core::server::SnapshotServer::new(snapshot).serve(listener, std::future::pending()),
     );
+    let (dir, set_file) = echo_descriptor_set("xds");
     let yaml = format!(
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
-         metadata: {{backend: memory, grpc_address: ''}}\nxds: {{server: '{xds}', listener: gateway}}\n"
+         metadata: {{backend: memory, grpc_address: ''}}\nxds: {{server: '{xds}', listener: gateway}}\n\
+         descriptor_sets: ['{}']\n",
+        set_file.display()
     );
     let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -397,5 +400,16 @@ async fn grpc_routed_by_xds() {
         .expect("request");
     let resp = client.request(req).await.expect("response");
     assert_eq!(resp.headers()["grpc-status"], "12");
+    // HTTP/JSON on the same xDS route: transcoded by the descriptors, as protobuf.
+    assert_eq!(
+        common::post(gw, "/echo.Echo/Unary", r#"{"text": "xds-json"}"#).await,
+        (http::StatusCode::OK, json!({"text": "unary:xds-json"}))
+    );
+    let (status, body) = common::post(gw, "/echo.Echo/Fail", r#"{"text": "it"}"#).await;
+    assert_eq!(
+        (status, &body["error"]["message"]),
+        (http::StatusCode::NOT_FOUND, &json!("no it"))
+    );
     running.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -141,3 +141,77 @@ async fn hessian2_wrapper_calls_typed_by_metadata() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     running.shutdown().await;
 }
+
+/// The same provider behind routes, clusters and endpoints from xDS: the cluster's
+/// `filter_metadata["dubbo"].protocol: tri` makes HTTP/JSON calls go as wrapper messages, and
+/// the endpoint's `application`/`revision` type them by the published metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hessian2_wrapper_routed_by_xds() {
+    let Some(node) = require("node peers", testkit::peers::node_dir()) else {
+        return;
+    };
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(node.join("triple_wrapper_provider.js"))
+        .arg("0");
+    let (port, _provider) = testkit::peers::spawn_listening(command).await;
+    let hcm = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+    let resources = vec![
+        json!({"@type": "envoy.config.listener.v3.Listener", "name": "gateway", "api_listener": {"api_listener": {
+            "@type": hcm, "stat_prefix": "gw", "rds": {"route_config_name": "r", "config_source": {"ads": {}}}}}}),
+        json!({"@type": "envoy.config.route.v3.RouteConfiguration", "name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/users/"}, "route": {"cluster": "users", "timeout": "2s"},
+             "metadata": {"filter_metadata": {"dubbo": {"interface": "org.apache.dubbo.demo.DemoService"}}}}
+        ]}]}),
+        json!({"@type": "envoy.config.cluster.v3.Cluster", "name": "users", "type": "STATIC",
+               "metadata": {"filter_metadata": {"dubbo": {"protocol": "tri"}}},
+               "load_assignment": {"cluster_name": "users", "endpoints": [{"lb_endpoints": [
+                   {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}},
+                    "metadata": {"filter_metadata": {"dubbo": {"application": APP, "revision": "r1"}}}}]}]}}),
+    ];
+    let snapshot = xds_core::snapshot::Snapshot::from_document(
+        &json!({"version": "1", "resources": resources}),
+    )
+    .expect("valid snapshot");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let xds = listener.local_addr().expect("addr");
+    tokio::spawn(
+        xds_core::server::SnapshotServer::new(snapshot).serve(listener, std::future::pending()),
+    );
+    let yaml = format!(
+        "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
+         metadata: {{backend: memory, grpc_address: '127.0.0.1:0'}}\n\
+         xds: {{server: '{xds}', listener: gateway}}\n"
+    );
+    let config = gateway::config::from_figment(Figment::new().merge(Yaml::string(&yaml)), "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let running = gateway::app::start(config).await.expect("start");
+    let gw = running.listeners[0];
+    publish(running.metadata_grpc.expect("metadata grpc")).await;
+    let user = json!([{"id": "9", "name": "bo", "age": 40, "email": "b@example.org"}]).to_string();
+    let mut answer = (StatusCode::IM_A_TEAPOT, Json::Null);
+    for _ in 0..50 {
+        answer = post(gw, "/users/echoUser", &user).await;
+        if answer.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        answer,
+        (
+            StatusCode::OK,
+            json!({"id": 9, "name": "bo", "age": 40, "email": "b@example.org"})
+        )
+    );
+    assert_eq!(
+        post(gw, "/users/sayHello", r#"["xds"]"#).await,
+        (
+            StatusCode::OK,
+            json!("Hello xds [java.lang.String; hessian4]")
+        )
+    );
+    running.shutdown().await;
+}
