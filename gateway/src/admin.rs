@@ -1,5 +1,6 @@
-//! The admin API (loopback by default): liveness, readiness, the configuration in force, and
-//! the OpenAPI document of what published metadata exposes.
+//! The admin API (loopback by default): liveness, readiness, Prometheus metrics, clusters and
+//! their endpoints, the configuration in force, and the OpenAPI document of what published
+//! metadata exposes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use serde_json::json;
 
 use crate::errors::{json_response, GatewayError};
 use crate::openapi;
-use crate::runtime::{RouteKind, Runtime};
+use crate::runtime::{RouteKind, Runtime, UpstreamKind};
 
 pub async fn handle<B>(
     rt: &Arc<Runtime>,
@@ -44,6 +45,23 @@ pub async fn handle<B>(
                 }),
             )
         }
+        "/metrics" => match rt.metrics.encode(rt) {
+            Ok(text) => {
+                let mut response = Response::new(Full::new(Bytes::from(text)));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                response
+            }
+            Err(_) => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({ "error": { "code": "INTERNAL", "message": "metrics could not be encoded" } }),
+            ),
+        },
+        "/clusters" => json_response(StatusCode::OK, &clusters(rt)),
         "/metadata" => match metadata_summary(rt).await {
             Ok(summary) => json_response(StatusCode::OK, &summary),
             Err(e) => e.into_response(),
@@ -54,9 +72,92 @@ pub async fn handle<B>(
         },
         other => json_response(
             StatusCode::NOT_FOUND,
-            &json!({ "error": { "code": "NOT_FOUND", "message": format!("no admin endpoint {other}; try /live, /ready, /config_dump, /metadata or /openapi.json") } }),
+            &json!({ "error": { "code": "NOT_FOUND", "message": format!("no admin endpoint {other}; try /live, /ready, /metrics, /clusters, /config_dump, /metadata or /openapi.json") } }),
         ),
     }
+}
+
+/// Every cluster with its circuit breaker and endpoints: health, backoff or ejection, calls in
+/// flight.
+fn clusters(rt: &Runtime) -> serde_json::Value {
+    let breaker = |b: &crate::breaker::Breaker| {
+        let limits = b.limits();
+        json!({
+            "max_requests": limits.max_requests,
+            "max_pending_requests": limits.max_pending_requests,
+            "in_flight": b.in_flight(),
+            "pending": b.pending(),
+            "open": b.in_flight() >= limits.max_requests || b.pending() >= limits.max_pending_requests,
+        })
+    };
+    let identity = |i: &http_bridge::dubbo2::DubboIdentity| json!({ "application": i.application.as_deref(), "revision": i.revision.as_deref() });
+    let mut out = Vec::new();
+    let mut names: Vec<_> = rt.clusters.keys().collect();
+    names.sort();
+    for name in names {
+        let c = &rt.clusters[name];
+        let (protocol, endpoints) = match &c.kind {
+            UpstreamKind::Dubbo2(cluster) => (
+                "dubbo",
+                cluster
+                    .endpoints()
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "address": e.pool.addr().to_string(),
+                            "identity": identity(&e.identity),
+                            "usable": !e.pool.is_down(),
+                            "in_flight": e.in_flight(),
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            UpstreamKind::Triple { cluster, .. } => (
+                "tri",
+                cluster
+                    .endpoints()
+                    .iter()
+                    .map(|e| json!({ "address": e.addr.to_string(), "identity": identity(&e.identity) }))
+                    .collect(),
+            ),
+        };
+        out.push(json!({
+            "name": name, "source": "config", "protocol": protocol,
+            "circuit_breaker": breaker(&c.breaker), "endpoints": endpoints,
+        }));
+    }
+    if let Some(xds) = &rt.xds {
+        let view = xds.view();
+        let mut names: Vec<_> = view.clusters.keys().collect();
+        names.sort();
+        for name in names {
+            let v = &view.clusters[name];
+            let endpoints: Vec<_> = v
+                .balancer
+                .endpoints()
+                .iter()
+                .zip(&v.endpoints)
+                .enumerate()
+                .map(|(i, (lb, e))| {
+                    let ejected = xds_core::lb::EndpointState::ejected(v.as_ref(), i);
+                    json!({
+                        "address": format!("{}:{}", lb.address.host, lb.address.port),
+                        "health": format!("{:?}", lb.health).to_lowercase(),
+                        "weight": lb.weight,
+                        "identity": e.as_ref().map(|e| identity(&e.identity)),
+                        "usable": !ejected,
+                        "in_flight": e.as_ref().map(|e| e.in_flight()),
+                    })
+                })
+                .collect();
+            out.push(json!({
+                "name": name, "source": "xds",
+                "protocol": v.cluster.protocol.as_deref().unwrap_or("dubbo"),
+                "circuit_breaker": breaker(&v.breaker), "endpoints": endpoints,
+            }));
+        }
+    }
+    json!({ "clusters": out })
 }
 
 /// What the metadata store holds and its counters since start.

@@ -14,11 +14,13 @@ use metadata_store::grpc::MetadataApi;
 use metadata_store::store::{EtcdStore, MemoryStore, RedbStore, SharedStore};
 use metadata_store::Registry;
 
+use crate::admin;
 use crate::config::{Config, Limits, MetadataBackend, MetadataConfig};
 use crate::metadata::Typing;
 use crate::runtime::Runtime;
 use crate::server::{serve, Handler};
-use crate::{admin, proxy};
+use crate::telemetry::access_log::AccessLogger;
+use crate::telemetry::metrics::Metrics;
 
 /// A gateway that is serving.
 #[derive(Debug)]
@@ -53,7 +55,15 @@ pub async fn start(config: Config) -> Result<Running, String> {
     } else {
         None
     };
-    let runtime = Arc::new(Runtime::build(config, Some(typing), xds)?);
+    let access_log = AccessLogger::start(&config.access_log)?;
+    let metrics = Arc::new(Metrics::new());
+    let runtime = Arc::new(Runtime::build(
+        config,
+        Some(typing),
+        xds,
+        metrics,
+        access_log,
+    )?);
     let limits = runtime.config.limits.clone();
     let (stop, _) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -88,15 +98,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         let rt = Arc::clone(&runtime);
         let handler: Handler = Arc::new(move |req| {
             let rt = Arc::clone(&rt);
-            Box::pin(async move {
-                if crate::grpc_proxy::is_grpc(&req) {
-                    crate::grpc_proxy::handle(&rt, req).await
-                } else if let Some((upstream, timeout)) = crate::transcode::target(&rt, &req) {
-                    crate::transcode::handle(&rt, req, upstream, timeout).await
-                } else {
-                    crate::server::boxed(proxy::handle(rt, req).await)
-                }
-            })
+            Box::pin(crate::pipeline::handle(rt, req))
         });
         tasks.push(spawn(listener, handler, &limits, &stop));
     }

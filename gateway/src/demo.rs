@@ -137,7 +137,7 @@ pub async fn run(port: Option<u16>, self_test: bool) -> ExitCode {
             };
             let admin = running.admin.map_or_else(
                 || "disabled".to_owned(),
-                |a| format!("http://{a}/config_dump, http://{a}/openapi.json"),
+                |a| format!("http://{a}/metrics, http://{a}/clusters, http://{a}/openapi.json"),
             );
             let grpc = running
                 .metadata_grpc

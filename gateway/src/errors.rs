@@ -8,7 +8,9 @@
 //! | body over the limit | 413 | `PAYLOAD_TOO_LARGE` |
 //! | provider threw | 500 | `PROVIDER_EXCEPTION` |
 //! | malformed or unexpected upstream reply | 502 | `BAD_GATEWAY` |
+//! | rate limited | 429 + `Retry-After` | `RATE_LIMITED` |
 //! | no healthy endpoint, connect failure | 503 | `UNAVAILABLE` |
+//! | circuit breaker open | 503 | `CIRCUIT_OPEN` |
 //! | upstream timeout | 504 | `DEADLINE_EXCEEDED` |
 //!
 //! A gRPC/Triple provider's non-OK `grpc-status` maps by the same table (UNKNOWN and INTERNAL
@@ -46,6 +48,12 @@ pub enum GatewayError {
     ConnectionLost(String),
     #[error("{0}")]
     Timeout(String),
+    /// A rate limit said no; the client may try again after `retry_after`.
+    #[error("rate limited: try again in {}s", crate::rate_limit::retry_after_secs(*retry_after))]
+    RateLimited { retry_after: std::time::Duration },
+    /// The cluster's circuit breaker is open: answered at once, never retried.
+    #[error("{0}")]
+    CircuitOpen(String),
     /// A gRPC/Triple provider's non-OK status, with its message as is.
     #[error("{}", if message.is_empty() { format!("the provider answered grpc-status {code}") } else { message.clone() })]
     Grpc { code: u32, message: String },
@@ -60,10 +68,11 @@ impl GatewayError {
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::ProviderException { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            GatewayError::Unavailable(_) | GatewayError::ConnectionLost(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            GatewayError::Unavailable(_)
+            | GatewayError::ConnectionLost(_)
+            | GatewayError::CircuitOpen(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Grpc { code, .. } => grpc_http_status(*code).0,
         }
     }
@@ -77,8 +86,26 @@ impl GatewayError {
             GatewayError::ProviderException { .. } => "PROVIDER_EXCEPTION",
             GatewayError::BadGateway(_) => "BAD_GATEWAY",
             GatewayError::Unavailable(_) | GatewayError::ConnectionLost(_) => "UNAVAILABLE",
+            GatewayError::CircuitOpen(_) => "CIRCUIT_OPEN",
             GatewayError::Timeout(_) => "DEADLINE_EXCEEDED",
+            GatewayError::RateLimited { .. } => "RATE_LIMITED",
             GatewayError::Grpc { code, .. } => grpc_http_status(*code).1,
+        }
+    }
+
+    /// The gRPC status the gateway answers gRPC callers with for this failure.
+    pub fn grpc_code(&self) -> u8 {
+        match self {
+            GatewayError::NoRoute { .. } | GatewayError::NotFound(_) => 12,
+            GatewayError::RateLimited { .. } | GatewayError::BodyTooLarge { .. } => 8,
+            GatewayError::BadRequest(_) | GatewayError::MethodNotAllowed { .. } => 3,
+            GatewayError::Timeout(_) => 4,
+            GatewayError::Unavailable(_)
+            | GatewayError::ConnectionLost(_)
+            | GatewayError::CircuitOpen(_) => 14,
+            GatewayError::BadGateway(_) => 13,
+            GatewayError::ProviderException { .. } => 2,
+            GatewayError::Grpc { code, .. } => u8::try_from(*code).unwrap_or(2),
         }
     }
 
@@ -110,6 +137,12 @@ impl GatewayError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let GatewayError::RateLimited { retry_after } = &self {
+            let secs = crate::rate_limit::retry_after_secs(*retry_after);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -5,6 +5,9 @@
 //! response with `grpc-status` and `grpc-message`.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
@@ -13,8 +16,11 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
+use crate::breaker::{Breaker, Permit};
+use crate::errors::GatewayError;
 use crate::runtime::Runtime;
 use crate::server::Body;
+use crate::telemetry::Tags;
 
 /// gRPC status codes the gateway answers with itself.
 const UNAVAILABLE: u8 = 14;
@@ -28,36 +34,72 @@ pub fn is_grpc<B>(req: &Request<B>) -> bool {
 }
 
 pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
+    let mut tags = Tags::default();
+    let mut response = proxy(rt, req, &mut tags).await;
+    response.extensions_mut().insert(tags);
+    response
+}
+
+async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
-    let path = parts.uri.path().to_owned();
-    let routed = rt
+    let path = parts.uri.path();
+    let refuse = |e: GatewayError, tags: &Tags| {
+        crate::proxy::count_failure(rt, tags, &e);
+        status_only(e.grpc_code(), &e.to_string())
+    };
+    let route = rt
         .grpc_routes
         .iter()
-        .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-        .map(|(_, u)| u.clone());
-    let (addr, client, cluster) = match routed {
-        Some(upstream) => match upstream.pick() {
-            Some(endpoint) => (
-                endpoint.addr,
-                upstream.client().clone(),
-                upstream.name.clone(),
-            ),
-            None => {
-                return status_only(
-                    UNAVAILABLE,
-                    &format!("cluster {:?} has no endpoints", upstream.name),
-                )
+        .find(|r| path.starts_with(r.prefix.as_str()));
+    let target = match route {
+        Some(route) => {
+            tags.route = Some(Arc::clone(&route.label));
+            tags.cluster = Some(Arc::clone(&route.upstream.label));
+            if let Err(e) = crate::proxy::admit(rt.limiter(&route.limit), &parts) {
+                return refuse(e, tags);
             }
-        },
+            match route.cluster.pick() {
+                Some(endpoint) => Target {
+                    addr: endpoint.addr,
+                    client: route.cluster.client().clone(),
+                    breaker: Arc::clone(&route.upstream.breaker),
+                },
+                None => {
+                    let e = GatewayError::Unavailable(format!(
+                        "cluster {:?} has no endpoints",
+                        route.cluster.name
+                    ));
+                    return refuse(e, tags);
+                }
+            }
+        }
         // Routes from xDS: the cluster's protocol says whether it speaks gRPC.
-        None => match &rt.xds {
-            Some(xds) => match xds_target(xds, &parts) {
-                Ok(target) => target,
-                Err((code, message)) => return status_only(code, &message),
-            },
-            None => return status_only(UNIMPLEMENTED, &format!("no gRPC route for {path}")),
-        },
+        None => {
+            if let Err(e) = crate::proxy::admit(rt.default_limit.as_deref(), &parts) {
+                return refuse(e, tags);
+            }
+            match &rt.xds {
+                Some(xds) => match xds_target(xds, &parts, tags) {
+                    Ok(target) => target,
+                    Err((code, message)) => return status_only(code, &message),
+                },
+                None => return status_only(UNIMPLEMENTED, &format!("no gRPC route for {path}")),
+            }
+        }
     };
+    tags.endpoint = Some(target.addr);
+    // Held until the response body ends: a stream counts as in flight while it lasts.
+    let permit = match target.breaker.request() {
+        Ok(p) => p,
+        Err(open) => {
+            let e = GatewayError::CircuitOpen(format!(
+                "the circuit breaker of cluster {:?} is open: {open}",
+                tags.cluster.as_deref().unwrap_or_default()
+            ));
+            return refuse(e, tags);
+        }
+    };
+    let addr = target.addr;
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = match format!("http://{addr}{path_and_query}").parse() {
         Ok(uri) => uri,
@@ -74,25 +116,65 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
     ] {
         parts.headers.remove(name);
     }
-    match client
+    match target
+        .client
         .request(Request::from_parts(parts, body.boxed()))
         .await
     {
-        Ok(response) => response.map(BodyExt::boxed),
-        Err(e) => status_only(
-            UNAVAILABLE,
-            &format!("cluster {cluster:?} endpoint {addr} is unreachable: {e}"),
-        ),
+        Ok(response) => response.map(|body| {
+            BodyExt::boxed(Held {
+                inner: body,
+                _permit: permit,
+            })
+        }),
+        Err(e) => {
+            let e = GatewayError::Unavailable(format!(
+                "cluster {:?} endpoint {addr} is unreachable: {e}",
+                tags.cluster.as_deref().unwrap_or_default()
+            ));
+            refuse(e, tags)
+        }
     }
 }
 
-/// Where a gRPC call goes: the endpoint, the client to reach it, the cluster's name.
-type Target = (SocketAddr, Client<HttpConnector, Body>, String);
+/// Where a gRPC call goes: the endpoint, the client to reach it, the cluster's breaker.
+struct Target {
+    addr: SocketAddr,
+    client: Client<HttpConnector, Body>,
+    breaker: Arc<Breaker>,
+}
+
+/// A response body that keeps the call's circuit-breaker permit until it ends.
+struct Held<B> {
+    inner: B,
+    _permit: Permit,
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Held<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// The target of a gRPC call routed by xDS, or the gRPC status (and message) to answer.
 fn xds_target(
     xds: &crate::xds::XdsRouting,
     parts: &http::request::Parts,
+    tags: &mut Tags,
 ) -> Result<Target, (u8, String)> {
     let routed = crate::xds_route::route(xds, parts).map_err(|e| {
         let code = match e.status() {
@@ -101,6 +183,8 @@ fn xds_target(
         };
         (code, e.to_string())
     })?;
+    tags.route = Some(Arc::clone(&routed.label));
+    tags.cluster = Some(Arc::clone(&routed.cluster.name));
     let cluster = &routed.cluster.cluster;
     if !routed.cluster.speaks_triple() {
         return Err((
@@ -117,11 +201,11 @@ fn xds_target(
             format!("cluster {:?} has no endpoints", cluster.name),
         )
     })?;
-    Ok((
-        endpoint.pool.addr(),
-        xds.grpc_client.clone(),
-        cluster.name.clone(),
-    ))
+    Ok(Target {
+        addr: endpoint.pool.addr(),
+        client: xds.grpc_client.clone(),
+        breaker: Arc::clone(&routed.cluster.breaker),
+    })
 }
 
 /// A trailers-only gRPC answer.

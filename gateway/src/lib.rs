@@ -14,12 +14,16 @@
 //!   HTTP/JSON calls turned into unary gRPC calls by protobuf descriptors; [`triple_call`]:
 //!   HTTP/JSON routes onto Triple clusters without IDL (hessian2 wrappers, or JSON as is);
 //!   [`reflection`]: descriptors learnt from providers by gRPC server reflection.
+//! * [`pipeline`]: every request — dispatch, then [`telemetry`] (Prometheus metrics, access
+//!   logs); [`rate_limit`]: governor token buckets per route and client key; [`breaker`]:
+//!   circuit breaking per cluster.
 //! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo;
 //!   [`control_plane`]: the file-driven xDS control plane (`gateway control-plane`).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod app;
+pub mod breaker;
 pub mod config;
 pub mod control_plane;
 pub mod demo;
@@ -27,10 +31,13 @@ pub mod errors;
 pub mod grpc_proxy;
 pub mod metadata;
 pub mod openapi;
+pub mod pipeline;
 pub mod proxy;
+pub mod rate_limit;
 pub mod reflection;
 pub mod runtime;
 pub mod server;
+pub mod telemetry;
 pub mod transcode;
 pub mod triple_call;
 pub mod xds;

@@ -18,9 +18,13 @@ use http_bridge::to_json::to_json;
 use http_bridge::types::TypeRegistry;
 use serde_json::Value as Json;
 
+use crate::breaker::Breaker;
 use crate::errors::{json_response, GatewayError};
 use crate::metadata::Wanted;
+use crate::rate_limit::Limiter;
 use crate::runtime::{query_pairs, Matched, Runtime, Source, UpstreamCluster, UpstreamKind};
+use crate::telemetry::metrics::{ClusterLabels, Name, RouteLabels};
+use crate::telemetry::Tags;
 use crate::triple_call::Destination;
 
 /// Handles one request; never fails (errors are responses).
@@ -29,13 +33,55 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    match proxy(&rt, req).await {
+    let mut tags = Tags::default();
+    let mut response = match proxy(&rt, req, &mut tags).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            count_failure(&rt, &tags, &e);
+            e.into_response()
+        }
+    };
+    response.extensions_mut().insert(tags);
+    response
+}
+
+/// Failures that have a metric of their own.
+pub(crate) fn count_failure(rt: &Runtime, tags: &Tags, e: &GatewayError) {
+    let cluster = || ClusterLabels {
+        cluster: Name(tags.cluster.clone()),
+    };
+    match e {
+        GatewayError::Timeout(_) => rt.metrics.upstream_timeouts.get_or_create(&cluster()).inc(),
+        GatewayError::Unavailable(_) if tags.cluster.is_some() => rt
+            .metrics
+            .upstream_connect_failures
+            .get_or_create(&cluster())
+            .inc(),
+        GatewayError::CircuitOpen(_) => rt.metrics.circuit_open.get_or_create(&cluster()).inc(),
+        GatewayError::RateLimited { .. } => rt
+            .metrics
+            .rate_limited
+            .get_or_create(&RouteLabels {
+                route: Name(tags.route.clone()),
+            })
+            .inc(),
+        _ => 0,
+    };
+}
+
+/// The route's rate limit, if it has one, lets the request through.
+pub(crate) fn admit(limiter: Option<&Limiter>, parts: &Parts) -> Result<(), GatewayError> {
+    match limiter.map(|l| l.check(parts)) {
+        Some(Err(retry_after)) => Err(GatewayError::RateLimited { retry_after }),
+        _ => Ok(()),
     }
 }
 
-async fn proxy<B>(rt: &Runtime, req: Request<B>) -> Result<Response<Full<Bytes>>, GatewayError>
+async fn proxy<B>(
+    rt: &Runtime,
+    req: Request<B>,
+    tags: &mut Tags,
+) -> Result<Response<Full<Bytes>>, GatewayError>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -53,12 +99,20 @@ where
     // Routes of the configuration file first, then those from xDS.
     let target = match rt.find(&parts.method, parts.uri.path()) {
         Some(matched) => {
+            if let Some(route) = matched.route() {
+                tags.route = Some(Arc::clone(&route.label));
+                tags.cluster = Some(Arc::clone(&route.cluster.label));
+                admit(rt.limiter(&route.limit), &parts)?;
+            }
             let body = read_body(&parts.headers, body, rt.max_body_bytes).await?;
             static_target(rt, &parts, &body, matched)?
         }
         None => match &rt.xds {
             Some(xds) => {
                 let routed = crate::xds_route::route(xds, &parts)?;
+                tags.route = Some(Arc::clone(&routed.label));
+                tags.cluster = Some(Arc::clone(&routed.cluster.name));
+                admit(rt.default_limit.as_deref(), &parts)?;
                 let body = read_body(&parts.headers, body, rt.max_body_bytes).await?;
                 let json = parse_body(&body).map_err(bad_request)?;
                 Target {
@@ -73,10 +127,11 @@ where
                 }
             }
             None => {
+                admit(rt.default_limit.as_deref(), &parts)?;
                 return Err(GatewayError::NoRoute {
                     method: parts.method.clone(),
                     path: parts.uri.path().to_owned(),
-                })
+                });
             }
         },
     };
@@ -98,7 +153,16 @@ where
             .as_ref()
             .and_then(|r| r.per_try_timeout)
             .map_or(left, |t| t.min(left));
-        let result = invoke(rt, &parts, &target, version.clone(), group.clone(), timeout).await;
+        let result = invoke(
+            rt,
+            &parts,
+            &target,
+            version.clone(),
+            group.clone(),
+            timeout,
+            tags,
+        )
+        .await;
         match result {
             Err(e) if attempt < attempts && retriable(&e, target.retry.as_ref()) => {
                 let backoff = target.retry.as_ref().map_or(Duration::ZERO, |r| {
@@ -111,6 +175,13 @@ where
                     return Err(e);
                 }
                 tracing::debug!(error = %e, attempt, "retrying");
+                count_failure(rt, tags, &e);
+                rt.metrics
+                    .upstream_retries
+                    .get_or_create(&ClusterLabels {
+                        cluster: Name(tags.cluster.clone()),
+                    })
+                    .inc();
                 tokio::time::sleep(backoff).await;
             }
             other => return other,
@@ -212,8 +283,20 @@ async fn invoke(
     version: Option<String>,
     group: Option<String>,
     timeout: Duration,
+    tags: &mut Tags,
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
     let (interface, method) = (&target.interface, &target.method);
+    // The circuit breaker first: an open circuit costs the cluster nothing.
+    let breaker = match &target.upstream {
+        Upstream::Static(cluster) => &cluster.breaker,
+        Upstream::Xds(cluster, _) => &cluster.breaker,
+    };
+    let _permit = breaker.request().map_err(|open| {
+        GatewayError::CircuitOpen(format!(
+            "the circuit breaker of cluster {:?} is open: {open}",
+            tags.cluster.as_deref().unwrap_or_default()
+        ))
+    })?;
     // The endpoint comes first: which revision it runs decides how the arguments are typed.
     let (conn, _in_flight, endpoint) = match &target.upstream {
         Upstream::Static(UpstreamCluster {
@@ -225,6 +308,7 @@ async fn invoke(
             ..
         }) => {
             let to = Destination::pick(cluster, *serialization)?;
+            tags.endpoint = Some(to.addr);
             let (version, group) = (version.as_deref(), group.as_deref());
             return crate::triple_call::invoke(rt, parts, target, to, version, group, timeout)
                 .await;
@@ -243,6 +327,7 @@ async fn invoke(
                 Some("json") => crate::config::Serialization::Json,
                 _ => crate::config::Serialization::Hessian2,
             };
+            tags.endpoint = Some(endpoint.pool.addr());
             let to = Destination {
                 client: &xds.grpc_client,
                 addr: endpoint.pool.addr(),
@@ -257,9 +342,10 @@ async fn invoke(
         Upstream::Static(UpstreamCluster {
             kind: UpstreamKind::Dubbo2(cluster),
             ..
-        }) => connect(cluster).await?,
+        }) => connect(cluster, breaker).await?,
         Upstream::Xds(cluster, hash) => connect_xds(cluster, *hash).await?,
     };
+    tags.endpoint = Some(endpoint.pool.addr());
     let mut compiled = None;
     let call = match &target.pending {
         Pending::Mapped(call) => call.clone(),
@@ -308,26 +394,19 @@ pub(crate) enum Pending {
     Generic { json: Json, raw: Bytes },
 }
 
-/// A connection to an endpoint of an xDS cluster, trying up to three when connects fail.
+/// A connection to an endpoint of an xDS cluster (see [`connect_with`]).
 async fn connect_xds(
     cluster: &crate::xds::ClusterView,
     hash: Option<u64>,
 ) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
-    let mut last = String::from("the cluster has no usable endpoint");
-    for _ in 0..cluster.endpoints.len().clamp(1, 3) {
-        let Some(endpoint) = cluster.pick(hash) else {
-            break;
-        };
-        let in_flight = endpoint.start_call();
-        match endpoint.pool.get().await {
-            Ok(conn) => return Ok((conn, in_flight, endpoint)),
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(GatewayError::Unavailable(format!(
-        "no endpoint of cluster {:?} is reachable: {last}",
-        cluster.cluster.name
-    )))
+    let attempts = cluster.endpoints.len().clamp(1, 3);
+    connect_with(
+        || cluster.pick(hash),
+        attempts,
+        &cluster.breaker,
+        &cluster.name,
+    )
+    .await
 }
 
 fn bad_request(e: MappingError) -> GatewayError {
@@ -414,16 +493,33 @@ fn declared_args(
     })
 }
 
-/// A connection to some endpoint of the cluster: up to three endpoints are tried when connects
-/// fail, since nothing was sent yet. Calls themselves are never retried (they may not be
-/// idempotent).
+/// A connection to an endpoint of a configured cluster (see [`connect_with`]).
 async fn connect(
     cluster: &http_bridge::dubbo2::Cluster,
+    breaker: &Arc<Breaker>,
 ) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
     let attempts = cluster.endpoints().len().clamp(1, 3);
-    let mut last = String::from("the cluster has no endpoints");
+    connect_with(|| cluster.pick(), attempts, breaker, &cluster.name).await
+}
+
+/// A connection to some endpoint the picker gives: up to `attempts` endpoints are tried when
+/// connects fail, since nothing was sent yet. Calls themselves are never retried here (they
+/// may not be idempotent; route retry policies decide). Waiting for a connection counts
+/// against the breaker's pending ceiling.
+async fn connect_with(
+    mut pick: impl FnMut() -> Option<Arc<Endpoint>>,
+    attempts: usize,
+    breaker: &Arc<Breaker>,
+    cluster: &str,
+) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
+    let _pending = breaker.wait_for_connection().map_err(|open| {
+        GatewayError::CircuitOpen(format!(
+            "the circuit breaker of cluster {cluster:?} is open: {open}"
+        ))
+    })?;
+    let mut last = String::from("the cluster has no usable endpoint");
     for _ in 0..attempts {
-        let Some(endpoint) = cluster.pick() else {
+        let Some(endpoint) = pick() else {
             break;
         };
         let in_flight = endpoint.start_call();
@@ -433,8 +529,7 @@ async fn connect(
         }
     }
     Err(GatewayError::Unavailable(format!(
-        "no provider of cluster {:?} is reachable: {last}",
-        cluster.name
+        "no endpoint of cluster {cluster:?} is reachable: {last}"
     )))
 }
 

@@ -12,14 +12,20 @@ use http_bridge::to_json::JsonOptions;
 use http_bridge::triple::{TripleCluster, TripleEndpoint};
 use http_bridge::types::{TypeRef, TypeRegistry};
 
+use crate::breaker::Breaker;
 use crate::config::{self, validate::resolve, Config};
 use crate::metadata::Typing;
+use crate::rate_limit::Limiter;
+use crate::telemetry::access_log::AccessLogger;
+use crate::telemetry::metrics::Metrics;
 
 /// Everything a request needs, built once per configuration.
 #[derive(Debug)]
 pub struct Runtime {
     pub config: Config,
     pub routes: Vec<CompiledRoute>,
+    /// Configured clusters by name.
+    pub clusters: HashMap<String, Arc<UpstreamCluster>>,
     pub services: HashMap<String, HashMap<String, Vec<MethodSig>>>,
     pub registry: TypeRegistry,
     pub json: JsonOptions,
@@ -30,17 +36,60 @@ pub struct Runtime {
     /// Routes, clusters and endpoints from xDS, when configured.
     pub xds: Option<Arc<crate::xds::XdsRouting>>,
     /// gRPC routes by path prefix, in configuration order.
-    pub grpc_routes: Vec<(String, Arc<TripleCluster>)>,
+    pub grpc_routes: Vec<GrpcRoute>,
     /// Protobuf descriptors for HTTP/JSON → gRPC, when descriptor sets are configured.
     pub descriptors: Option<prost_reflect::DescriptorPool>,
     /// Descriptors learnt by server reflection, by cluster name.
     pub reflected: dashmap::DashMap<String, Arc<crate::reflection::Reflected>>,
+    /// Shared by every configuration the gateway runs.
+    pub metrics: Arc<Metrics>,
+    pub access_log: Option<AccessLogger>,
+    /// The top-level rate limit: routes without their own, xDS routes, gRPC routes.
+    pub default_limit: Option<Arc<Limiter>>,
+}
+
+/// A gRPC route, compiled.
+#[derive(Debug)]
+pub struct GrpcRoute {
+    pub prefix: String,
+    pub cluster: Arc<TripleCluster>,
+    /// The cluster as HTTP routes see it (its name label and circuit breaker).
+    pub upstream: Arc<UpstreamCluster>,
+    /// Deadline of HTTP/JSON calls transcoded on this route.
+    pub timeout: Duration,
+    pub limit: RouteLimit,
+    pub label: Arc<str>,
+}
+
+/// A route's rate limit.
+#[derive(Debug, Clone)]
+pub enum RouteLimit {
+    /// The top-level one, if any.
+    Default,
+    Own(Arc<Limiter>),
+    /// `requests_per_second: 0` on the route.
+    Exempt,
+}
+
+impl RouteLimit {
+    fn compile(config: Option<&config::RateLimit>) -> Result<RouteLimit, String> {
+        Ok(match config {
+            None => RouteLimit::Default,
+            Some(c) => match Limiter::new(c)? {
+                Some(l) => RouteLimit::Own(Arc::new(l)),
+                None => RouteLimit::Exempt,
+            },
+        })
+    }
 }
 
 #[derive(Debug)]
 pub struct UpstreamCluster {
     pub kind: UpstreamKind,
     pub timeout: Duration,
+    /// The cluster's name, shared with metrics labels.
+    pub label: Arc<str>,
+    pub breaker: Arc<Breaker>,
 }
 
 /// The protocol a cluster speaks, with what calling it needs.
@@ -71,6 +120,9 @@ pub struct CompiledRoute {
     pub timeout: Duration,
     /// Made by the gateway for an application its clusters know, not written in the config.
     pub automatic: bool,
+    /// How metrics and access logs name the route: its prefix, or method and path template.
+    pub label: Arc<str>,
+    pub limit: RouteLimit,
 }
 
 #[derive(Debug)]
@@ -122,6 +174,16 @@ pub enum Matched<'r> {
     WrongMethod { allowed: Method },
 }
 
+impl Matched<'_> {
+    /// The route matched, unless only the HTTP method was wrong.
+    pub fn route(&self) -> Option<&CompiledRoute> {
+        match self {
+            Matched::Generic { route, .. } | Matched::Declared { route, .. } => Some(route),
+            Matched::WrongMethod { .. } => None,
+        }
+    }
+}
+
 impl Runtime {
     /// Compiles a configuration that `config::validate` accepted. Spawns the pools' keepalive
     /// tasks, so it must run inside the runtime.
@@ -129,6 +191,8 @@ impl Runtime {
         config: Config,
         typing: Option<Arc<Typing>>,
         xds: Option<Arc<crate::xds::XdsRouting>>,
+        metrics: Arc<Metrics>,
+        access_log: Option<AccessLogger>,
     ) -> Result<Runtime, String> {
         let mut clusters = HashMap::new();
         let mut grpc_clusters = HashMap::new();
@@ -163,6 +227,8 @@ impl Runtime {
                         serialization: c.serialization,
                     },
                     timeout: Duration::from_millis(c.timeout_ms),
+                    label: Arc::from(c.name.as_str()),
+                    breaker: Breaker::new(c.circuit_breaker),
                 };
                 clusters.insert(c.name.clone(), Arc::new(upstream));
                 continue;
@@ -183,6 +249,8 @@ impl Runtime {
                     &c.name, &endpoints, policy, &pool,
                 )),
                 timeout: Duration::from_millis(c.timeout_ms),
+                label: Arc::from(c.name.as_str()),
+                breaker: Breaker::new(c.circuit_breaker),
             };
             clusters.insert(c.name.clone(), Arc::new(upstream));
         }
@@ -237,6 +305,13 @@ impl Runtime {
                 },
             };
             let timeout = r.timeout_ms.map_or(cluster.timeout, Duration::from_millis);
+            let label = match &kind {
+                RouteKind::Generic { prefix } if prefix.is_empty() => "/".to_owned(),
+                RouteKind::Generic { prefix } => prefix.clone(),
+                RouteKind::Declared { method, .. } => {
+                    format!("{method} {}", r.path.as_deref().unwrap_or_default())
+                }
+            };
             routes.push(CompiledRoute {
                 kind,
                 cluster,
@@ -244,6 +319,8 @@ impl Runtime {
                 group: r.group.clone(),
                 timeout,
                 automatic: false,
+                label: Arc::from(label),
+                limit: RouteLimit::compile(r.rate_limit.as_ref())?,
             });
         }
         // Every application the clusters' endpoints name is reachable at
@@ -263,12 +340,14 @@ impl Runtime {
                 }
                 let cluster = Arc::clone(&clusters[&c.name]);
                 routes.push(CompiledRoute {
+                    label: Arc::from(prefix.as_str()),
                     kind: RouteKind::Generic { prefix },
                     timeout: cluster.timeout,
                     cluster,
                     version: None,
                     group: None,
                     automatic: true,
+                    limit: RouteLimit::Default,
                 });
             }
         }
@@ -319,8 +398,27 @@ impl Runtime {
             .iter()
             .filter_map(|h| http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok())
             .collect();
+        let grpc_routes: Vec<GrpcRoute> = config
+            .grpc_routes
+            .iter()
+            .filter_map(|r| {
+                let cluster = grpc_clusters.get(&r.cluster)?;
+                let upstream = clusters.get(&r.cluster)?;
+                Some(
+                    RouteLimit::compile(r.rate_limit.as_ref()).map(|limit| GrpcRoute {
+                        prefix: r.prefix.clone(),
+                        cluster: Arc::clone(cluster),
+                        upstream: Arc::clone(upstream),
+                        timeout: Duration::from_millis(r.timeout_ms),
+                        limit,
+                        label: Arc::from(r.prefix.as_str()),
+                    }),
+                )
+            })
+            .collect::<Result<_, String>>()?;
         Ok(Runtime {
             routes,
+            clusters,
             services,
             registry,
             json: JsonOptions {
@@ -332,17 +430,69 @@ impl Runtime {
             xds,
             descriptors: crate::transcode::load(&config.descriptor_sets)?,
             reflected: dashmap::DashMap::new(),
-            grpc_routes: config
-                .grpc_routes
-                .iter()
-                .filter_map(|r| {
-                    grpc_clusters
-                        .get(&r.cluster)
-                        .map(|u| (r.prefix.clone(), u.clone()))
-                })
-                .collect(),
+            metrics,
+            access_log,
+            default_limit: match &config.rate_limit {
+                Some(c) => Limiter::new(c)?.map(Arc::new),
+                None => None,
+            },
+            grpc_routes,
             config,
         })
+    }
+
+    /// The rate limiter a route's requests pass, if any.
+    pub fn limiter<'a>(&'a self, limit: &'a RouteLimit) -> Option<&'a Limiter> {
+        match limit {
+            RouteLimit::Default => self.default_limit.as_deref(),
+            RouteLimit::Own(l) => Some(l),
+            RouteLimit::Exempt => None,
+        }
+    }
+
+    /// Every cluster's circuit breaker, configured and from xDS.
+    pub fn breakers(&self) -> Vec<(String, Arc<Breaker>)> {
+        let mut out: Vec<(String, Arc<Breaker>)> = self
+            .clusters
+            .iter()
+            .map(|(name, c)| (name.clone(), Arc::clone(&c.breaker)))
+            .collect();
+        if let Some(xds) = &self.xds {
+            for (name, view) in &xds.view().clusters {
+                out.push((name.clone(), Arc::clone(&view.breaker)));
+            }
+        }
+        out
+    }
+
+    /// `(cluster, endpoint, usable)` for every endpoint the gateway knows.
+    pub fn endpoint_health(&self) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        for (name, cluster) in &self.clusters {
+            match &cluster.kind {
+                UpstreamKind::Dubbo2(c) => {
+                    for e in c.endpoints() {
+                        out.push((name.clone(), e.pool.addr().to_string(), !e.pool.is_down()));
+                    }
+                }
+                UpstreamKind::Triple { cluster, .. } => {
+                    for e in cluster.endpoints() {
+                        out.push((name.clone(), e.addr.to_string(), true));
+                    }
+                }
+            }
+        }
+        if let Some(xds) = &self.xds {
+            for (name, view) in &xds.view().clusters {
+                for (i, e) in view.endpoints.iter().enumerate() {
+                    if let Some(e) = e {
+                        let usable = !xds_core::lb::EndpointState::ejected(view.as_ref(), i);
+                        out.push((name.clone(), e.pool.addr().to_string(), usable));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The first route serving `path`, in configuration order.

@@ -57,8 +57,8 @@ pub async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, remote) = match accepted {
+                    Ok(accepted) => accepted,
                     // Out of descriptors and the like: back off briefly, keep serving.
                     Err(_) => {
                         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -67,8 +67,9 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let handler = Arc::clone(&handler);
-                let service = service_fn(move |req| {
+                let service = service_fn(move |mut req: Request<Incoming>| {
                     let handler = Arc::clone(&handler);
+                    req.extensions_mut().insert(crate::telemetry::RemoteAddr(remote));
                     async move { Ok::<_, Infallible>(handler(req).await) }
                 });
                 let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());

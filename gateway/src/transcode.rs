@@ -19,8 +19,9 @@ use serde_json::json;
 
 use crate::errors::json_response;
 use crate::errors::GatewayError;
-use crate::runtime::Runtime;
+use crate::runtime::{GrpcRoute, Runtime};
 use crate::server::{boxed, Body};
+use crate::telemetry::Tags;
 use http_bridge::triple::{TripleCluster, UnaryCall};
 
 /// The descriptors of every message and service the configuration's sets describe.
@@ -44,13 +45,11 @@ fn prost_types_set(bytes: &[u8]) -> Result<prost_reflect::prost_types::FileDescr
 }
 
 /// The route and method an HTTP/JSON request names, if it is on a gRPC route.
-pub fn target(rt: &Runtime, req: &Request<Incoming>) -> Option<(Arc<TripleCluster>, Duration)> {
+pub fn target<'r>(rt: &'r Runtime, req: &Request<Incoming>) -> Option<&'r GrpcRoute> {
     let path = req.uri().path();
     rt.grpc_routes
         .iter()
-        .zip(&rt.config.grpc_routes)
-        .find(|((prefix, _), _)| path.starts_with(prefix.as_str()))
-        .map(|((_, upstream), route)| (upstream.clone(), Duration::from_millis(route.timeout_ms)))
+        .find(|r| path.starts_with(r.prefix.as_str()))
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
@@ -60,13 +59,42 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     ))
 }
 
-pub async fn handle(
+pub async fn handle(rt: &Runtime, req: Request<Incoming>, route: &GrpcRoute) -> Response<Body> {
+    let mut tags = Tags {
+        route: Some(Arc::clone(&route.label)),
+        cluster: Some(Arc::clone(&route.upstream.label)),
+        endpoint: None,
+    };
+    let mut response = transcode(rt, req, route, &mut tags).await;
+    response.extensions_mut().insert(tags);
+    response
+}
+
+async fn transcode(
     rt: &Runtime,
     req: Request<Incoming>,
-    upstream: Arc<TripleCluster>,
-    timeout: Duration,
+    route: &GrpcRoute,
+    tags: &mut Tags,
 ) -> Response<Body> {
+    let (upstream, timeout) = (&route.cluster, route.timeout);
     let (parts, body) = req.into_parts();
+    let fail = |e: GatewayError, tags: &Tags| {
+        crate::proxy::count_failure(rt, tags, &e);
+        boxed(e.into_response())
+    };
+    if let Err(e) = crate::proxy::admit(rt.limiter(&route.limit), &parts) {
+        return fail(e, tags);
+    }
+    let _permit = match route.upstream.breaker.request() {
+        Ok(p) => p,
+        Err(open) => {
+            let e = GatewayError::CircuitOpen(format!(
+                "the circuit breaker of cluster {:?} is open: {open}",
+                upstream.name
+            ));
+            return fail(e, tags);
+        }
+    };
     if parts.method != http::Method::POST {
         return error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -74,7 +102,7 @@ pub async fn handle(
             "gRPC methods take POST",
         );
     }
-    let method = match method(rt, &upstream, parts.uri.path(), timeout).await {
+    let method = match method(rt, upstream, parts.uri.path(), timeout).await {
         Ok(m) => m,
         Err(e) => return error(StatusCode::NOT_FOUND, "NOT_FOUND", &e),
     };
@@ -102,7 +130,7 @@ pub async fn handle(
         Ok(m) => m,
         Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &e),
     };
-    match call(rt, &upstream, &parts, &method, &request, timeout).await {
+    match call(rt, upstream, &parts, &method, &request, timeout, tags).await {
         Ok(reply) => match serde_json::to_value(&reply) {
             Ok(value) => boxed(json_response(StatusCode::OK, &value)),
             Err(e) => error(
@@ -174,14 +202,17 @@ async fn call(
     method: &MethodDescriptor,
     request: &DynamicMessage,
     timeout: Duration,
+    tags: &mut Tags,
 ) -> Result<DynamicMessage, Response<Body>> {
-    let fail = |e: GatewayError| boxed(e.into_response());
-    let endpoint = upstream.pick().ok_or_else(|| {
-        fail(GatewayError::Unavailable(format!(
-            "cluster {:?} has no endpoints",
-            upstream.name
-        )))
-    })?;
+    let fail = |e: GatewayError, tags: &Tags| {
+        crate::proxy::count_failure(rt, tags, &e);
+        boxed(e.into_response())
+    };
+    let Some(endpoint) = upstream.pick() else {
+        let e = GatewayError::Unavailable(format!("cluster {:?} has no endpoints", upstream.name));
+        return Err(fail(e, tags));
+    };
+    tags.endpoint = Some(endpoint.addr);
     let header = |names: [&str; 2]| {
         names
             .iter()
@@ -205,11 +236,12 @@ async fn call(
     let reply = call
         .send(upstream.client(), endpoint.addr)
         .await
-        .map_err(|e| fail(crate::triple_call::call_error(e)))?;
+        .map_err(|e| fail(crate::triple_call::call_error(e), tags))?;
     DynamicMessage::decode(method.output(), reply).map_err(|e| {
-        fail(GatewayError::BadGateway(format!(
+        let e = GatewayError::BadGateway(format!(
             "the reply is not a {}: {e}",
             method.output().full_name()
-        )))
+        ));
+        fail(e, tags)
     })
 }

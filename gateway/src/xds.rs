@@ -14,7 +14,8 @@ use xds_core::client::{ClientOptions, Subscribe, XdsClient, XdsState};
 use xds_core::lb::{EndpointState, LoadBalancer};
 use xds_core::model::{AddressKind, Cluster, Discovery, Endpoints, RouteConfig, RouteSource};
 
-use crate::config::XdsConfig;
+use crate::breaker::Breaker;
+use crate::config::{CircuitBreaker, XdsConfig};
 
 /// One cluster, ready for picking.
 #[derive(Debug)]
@@ -24,6 +25,11 @@ pub struct ClusterView {
     /// Aligned with `balancer.endpoints()`; `None` for endpoints that cannot be dialled
     /// (pipes, internal addresses, unresolved names).
     pub endpoints: Vec<Option<Arc<Endpoint>>>,
+    /// The cluster's circuit breaker (its thresholds from the Cluster resource), kept across
+    /// updates by cluster name so calls in flight stay counted.
+    pub breaker: Arc<Breaker>,
+    /// The cluster's name, shared with metrics labels.
+    pub name: Arc<str>,
 }
 
 impl EndpointState for ClusterView {
@@ -43,8 +49,6 @@ impl EndpointState for ClusterView {
 }
 
 impl ClusterView {
-    /// An endpoint to call, by the cluster's policy; `hash` is the request's hash for ring hash
-    /// and Maglev clusters (from the route's hash policy).
     /// Whether the cluster is a Triple/gRPC one (`filter_metadata["dubbo"].protocol`).
     pub fn speaks_triple(&self) -> bool {
         matches!(
@@ -53,6 +57,8 @@ impl ClusterView {
         )
     }
 
+    /// An endpoint to call, by the cluster's policy; `hash` is the request's hash for ring hash
+    /// and Maglev clusters (from the route's hash policy).
     pub fn pick(&self, hash: Option<u64>) -> Option<Arc<Endpoint>> {
         let mut rng = fastrand::Rng::new();
         let index = self.balancer.pick(&mut rng, hash, self)?;
@@ -160,6 +166,7 @@ fn expand(assignment: &Endpoints, discovery: &Discovery, resolved: &Resolved) ->
 struct Pools {
     pools: HashMap<SocketAddr, Arc<EndpointPool>>,
     endpoints: HashMap<(SocketAddr, DubboIdentity), Arc<Endpoint>>,
+    breakers: HashMap<String, Arc<Breaker>>,
 }
 
 /// What requests use, rebuilt on every accepted xDS update.
@@ -290,6 +297,11 @@ impl XdsRouting {
         })
     }
 
+    /// What the xDS client holds now (connection, versions, ACK/NACK counts).
+    pub fn state(&self) -> Arc<XdsState> {
+        self.client.state()
+    }
+
     /// The view in force.
     pub fn view(&self) -> Arc<View> {
         self.view.read().map(|v| v.clone()).unwrap_or_default()
@@ -403,18 +415,31 @@ fn build(
                 )
             })
             .collect();
+        let thresholds = CircuitBreaker {
+            max_requests: cluster.thresholds.max_requests,
+            max_pending_requests: cluster.thresholds.max_pending_requests,
+        };
+        let breaker = pools
+            .breakers
+            .entry(name.clone())
+            .or_insert_with(|| Breaker::new(thresholds))
+            .clone();
+        breaker.set_limits(thresholds);
         clusters.insert(
             name.clone(),
             Arc::new(ClusterView {
                 cluster: cluster.clone(),
                 balancer,
                 endpoints,
+                breaker,
+                name: Arc::from(name.as_str()),
             }),
         );
     }
     // Pools no endpoint uses any more go; calls in flight keep theirs alive until done.
     pools.pools.retain(|addr, _| in_use.contains(addr));
     pools.endpoints.retain(|(addr, _), _| in_use.contains(addr));
+    pools.breakers.retain(|name, _| clusters.contains_key(name));
     View {
         state: state.clone(),
         routes,

@@ -30,6 +30,8 @@ pub struct Routed {
     pub retry: Option<RetryPolicy>,
     /// The request's hash by the route's hash policy (ring hash and Maglev clusters).
     pub hash: Option<u64>,
+    /// How metrics and logs name the route: its name, or `xds:{cluster}` for unnamed ones.
+    pub label: Arc<str>,
 }
 
 pub fn route(xds: &XdsRouting, parts: &Parts) -> Result<Routed, GatewayError> {
@@ -116,8 +118,14 @@ pub fn route(xds: &XdsRouting, parts: &Parts) -> Result<Routed, GatewayError> {
         Some(t) => t,
     };
     let hash = request_hash(&forward.hash_policy, parts);
+    let label: Arc<str> = if decision.route.name.is_empty() {
+        Arc::from(format!("xds:{cluster_name}"))
+    } else {
+        Arc::from(decision.route.name.as_str())
+    };
     Ok(Routed {
         hash,
+        label,
         interface,
         method,
         version: dubbo.and_then(|d| d.version.clone()),

@@ -4,6 +4,7 @@
 //!
 //! Every field is documented in docs/configuration.md; `configs/` holds runnable examples.
 
+pub mod ops;
 pub mod validate;
 
 use std::path::Path;
@@ -12,6 +13,7 @@ use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use ops::{AccessLog, CircuitBreaker, LimitKey, RateLimit};
 pub use validate::{validate, Problem};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -34,6 +36,9 @@ pub struct Config {
     pub types: Vec<TypeDecl>,
     pub metadata: MetadataConfig,
     pub xds: XdsConfig,
+    pub access_log: AccessLog,
+    /// The default rate limit of every route (routes may set their own); none by default.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for Config {
@@ -58,6 +63,8 @@ impl Default for Config {
             services: Vec::new(),
             types: Vec::new(),
             metadata: MetadataConfig::default(),
+            access_log: AccessLog::default(),
+            rate_limit: None,
             xds: XdsConfig::default(),
         }
     }
@@ -266,6 +273,8 @@ pub struct Cluster {
     /// body passed through for providers using a custom JSON serialization).
     #[serde(default)]
     pub serialization: Serialization,
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreaker,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -295,6 +304,9 @@ pub struct GrpcRoute {
     /// Deadline of HTTP/JSON calls transcoded to gRPC (gRPC callers bring their own).
     #[serde(default = "defaults::timeout_ms")]
     pub timeout_ms: u64,
+    /// This route's rate limit instead of the top-level default.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A provider endpoint: an address alone, or with the application instance it is (the key to
@@ -380,6 +392,9 @@ pub struct Route {
     pub group: Option<String>,
     /// Per-call timeout; the cluster's when absent.
     pub timeout_ms: Option<u64>,
+    /// This route's rate limit, instead of the top-level default (`requests_per_second: 0`
+    /// exempts it).
+    pub rate_limit: Option<RateLimit>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -148,7 +148,7 @@ impl Stream<'_, '_> {
         let error = (!rejected.is_empty()).then(|| rejected.join("; "));
         if let Some(detail) = &error {
             tracing::warn!(%type_url, %detail, "NACK");
-            self.session.state.nacks += 1;
+            self.session.state.count(&type_url, false);
             self.session.state.last_nack = Some(detail.clone());
         } else {
             self.session
@@ -159,7 +159,7 @@ impl Stream<'_, '_> {
                     .versions
                     .insert(type_url.clone(), response.system_version_info.clone());
             }
-            self.session.state.acks += 1;
+            self.session.state.count(&type_url, true);
         }
         let ack = DeltaDiscoveryRequest {
             node: Some(self.node.clone()),

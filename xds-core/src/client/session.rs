@@ -49,6 +49,7 @@ impl<'a> Session<'a> {
     ) -> Self {
         let mut state = (**publish.borrow()).clone();
         state.connected = true;
+        state.connects += 1;
         Session {
             state,
             publish,

@@ -127,7 +127,7 @@ impl Stream<'_, '_> {
             // Nothing of a bad response applies: the last accepted version stays in force.
             let detail = rejected.join("; ");
             tracing::warn!(%type_url, version = %response.version_info, %detail, "NACK");
-            self.session.state.nacks += 1;
+            self.session.state.count(&type_url, false);
             self.session.state.last_nack = Some(detail.clone());
             self.send(&type_url, Some(detail)).await;
             self.session.publish();
@@ -141,7 +141,7 @@ impl Stream<'_, '_> {
             .state
             .versions
             .insert(type_url.clone(), response.version_info.clone());
-        self.session.state.acks += 1;
+        self.session.state.count(&type_url, true);
         self.send(&type_url, None).await;
         // New listeners or clusters may need other routes or endpoints.
         for dependent in [ROUTE, ENDPOINTS] {

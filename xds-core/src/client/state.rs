@@ -34,6 +34,11 @@ pub struct XdsState {
     pub connected: bool,
     pub acks: u64,
     pub nacks: u64,
+    /// ACKs and NACKs sent, by type URL.
+    pub acks_by_type: BTreeMap<String, u64>,
+    pub nacks_by_type: BTreeMap<String, u64>,
+    /// Times the stream to the server was (re)established.
+    pub connects: u64,
     /// The last NACK's detail, for diagnostics.
     pub last_nack: Option<String>,
     /// Set once every subscribed type and named resource has arrived or timed out.
@@ -41,6 +46,22 @@ pub struct XdsState {
 }
 
 impl XdsState {
+    /// Counts an ACK (`accepted`) or NACK of a response of `type_url`.
+    pub(crate) fn count(&mut self, type_url: &str, accepted: bool) {
+        let (total, by_type) = if accepted {
+            (&mut self.acks, &mut self.acks_by_type)
+        } else {
+            (&mut self.nacks, &mut self.nacks_by_type)
+        };
+        *total += 1;
+        match by_type.get_mut(type_url) {
+            Some(n) => *n += 1,
+            None => {
+                by_type.insert(type_url.to_owned(), 1);
+            }
+        }
+    }
+
     /// RouteConfiguration names the listeners need.
     pub fn wanted_routes(&self) -> BTreeSet<String> {
         self.listeners
