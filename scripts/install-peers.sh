@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every third-party test peer, pinned, by package name (see peers/README.md):
-#   Debian: libhessian-java (Caucho Hessian, with a JDK), etcd-server (etcd 3.4), nodejs/npm and
-#           python3-venv if absent
+#   Debian: libhessian-java (Caucho Hessian, with a JDK), etcd-server (etcd 3.4), nodejs/npm,
+#           python3-venv, wrk, curl and openssl if absent
 #   npm:    peers/node/package-lock.json  (npm ci)
 #   PyPI:   peers/python/requirements.txt (into peers/python/.venv)
 # Re-running is cheap: each step is skipped when what it installs is already in place.
@@ -18,6 +18,10 @@ command -v etcd >/dev/null || apt_packages+=(etcd-server)
 command -v node >/dev/null || apt_packages+=(nodejs)
 command -v npm >/dev/null || apt_packages+=(npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+# wrk drives the hot-reload test; curl and openssl the TLS test (certificates made at run time).
+command -v wrk >/dev/null || apt_packages+=(wrk)
+command -v curl >/dev/null || apt_packages+=(curl)
+command -v openssl >/dev/null || apt_packages+=(openssl)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   log "apt-get install ${apt_packages[*]}"
   as_root apt-get update -qq

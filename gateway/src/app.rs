@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -32,11 +33,37 @@ pub struct Running {
     pub metadata_grpc: Option<SocketAddr>,
     /// The metadata store the gateway types calls with.
     pub metadata: Arc<Registry>,
+    /// The configuration in force, compiled; swapped whole by [`Running::reload`].
+    current: Arc<ArcSwap<Runtime>>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
+    /// The configuration in force.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.current.load_full()
+    }
+
+    /// Swaps in a new (validated) configuration atomically: requests already routed finish on
+    /// the old one, every later request sees the new one, and connection pools and circuit
+    /// breakers that still fit are kept. Settings bound at start (listeners, admin, header
+    /// limits, metadata, xDS) cannot change this way: such a configuration is refused and the
+    /// running one stays.
+    pub fn reload(&self, config: Config) -> Result<(), String> {
+        let old = self.current.load_full();
+        let result = reload(&old, config);
+        let outcome = if result.is_ok() {
+            "applied"
+        } else {
+            "rejected"
+        };
+        old.metrics.config_reloads(outcome);
+        let runtime = result?;
+        self.current.store(Arc::new(runtime));
+        Ok(())
+    }
+
     /// Stops accepting, lets requests in flight finish (up to the drain timeout), and returns.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -63,7 +90,9 @@ pub async fn start(config: Config) -> Result<Running, String> {
         xds,
         metrics,
         access_log,
+        None,
     )?);
+    let current = Arc::new(ArcSwap::new(Arc::clone(&runtime)));
     let limits = runtime.config.limits.clone();
     let (stop, _) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -95,21 +124,19 @@ pub async fn start(config: Config) -> Result<Running, String> {
     for l in &runtime.config.listeners {
         let listener = bind(&l.address).await?;
         listeners.push(listener.local_addr().map_err(|e| e.to_string())?);
-        let rt = Arc::clone(&runtime);
-        let handler: Handler = Arc::new(move |req| {
-            let rt = Arc::clone(&rt);
-            Box::pin(crate::pipeline::handle(rt, req))
-        });
+        let current = Arc::clone(&current);
+        let handler: Handler =
+            Arc::new(move |req| Box::pin(crate::pipeline::handle(current.load_full(), req)));
         tasks.push(spawn(listener, handler, &limits, &stop));
     }
     let mut admin_addr = None;
     if !runtime.config.admin.address.is_empty() {
         let listener = bind(&runtime.config.admin.address).await?;
         admin_addr = Some(listener.local_addr().map_err(|e| e.to_string())?);
-        let rt = Arc::clone(&runtime);
+        let current = Arc::clone(&current);
         let served = Arc::new(listeners.clone());
         let handler: Handler = Arc::new(move |req| {
-            let (rt, served) = (Arc::clone(&rt), Arc::clone(&served));
+            let (rt, served) = (current.load_full(), Arc::clone(&served));
             Box::pin(async move { crate::server::boxed(admin::handle(&rt, &served, &req).await) })
         });
         tasks.push(spawn(listener, handler, &limits, &stop));
@@ -119,9 +146,49 @@ pub async fn start(config: Config) -> Result<Running, String> {
         admin: admin_addr,
         metadata_grpc,
         metadata: registry,
+        current,
         stop,
         tasks,
     })
+}
+
+/// The runtime of a new configuration, built beside the old one.
+fn reload(old: &Runtime, config: Config) -> Result<Runtime, String> {
+    let before = &old.config;
+    let fixed = [
+        ("listeners", before.listeners != config.listeners),
+        ("admin", before.admin != config.admin),
+        (
+            "limits.max_header_bytes",
+            before.limits.max_header_bytes != config.limits.max_header_bytes,
+        ),
+        (
+            "limits.drain_timeout_ms",
+            before.limits.drain_timeout_ms != config.limits.drain_timeout_ms,
+        ),
+        ("metadata", before.metadata != config.metadata),
+        ("xds", before.xds != config.xds),
+    ];
+    let changed: Vec<&str> = fixed.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
+    if !changed.is_empty() {
+        return Err(format!(
+            "{} changed, which takes a restart; the running configuration stays",
+            changed.join(", ")
+        ));
+    }
+    let access_log = if config.access_log == before.access_log {
+        old.access_log.clone()
+    } else {
+        AccessLogger::start(&config.access_log)?
+    };
+    Runtime::build(
+        config,
+        old.typing.clone(),
+        old.xds.clone(),
+        Arc::clone(&old.metrics),
+        access_log,
+        Some(old),
+    )
 }
 
 /// Serves `listener` until `stop` turns true.

@@ -110,10 +110,60 @@ async fn run(path: PathBuf) -> ExitCode {
         metadata_grpc = ?running.metadata_grpc,
         "gateway serving"
     );
-    shutdown_signal().await;
+    tokio::select! {
+        () = shutdown_signal() => {}
+        () = reload_on_change(&path, &running) => {}
+    }
     tracing::info!("shutting down: finishing requests in flight");
     running.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Reloads the configuration on SIGHUP, and when the file's content changes (checked every
+/// second). A configuration that does not validate, or changes what takes a restart, is
+/// refused with the reason logged, and the running one stays.
+async fn reload_on_change(path: &std::path::Path, running: &gateway::app::Running) {
+    let mut last = std::fs::read(path).ok();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<Option<()>>();
+        let why = tokio::select! {
+            _ = signalled => "SIGHUP",
+            _ = tick.tick() => {
+                let now = std::fs::read(path).ok();
+                if now.is_none() || now == last {
+                    continue;
+                }
+                "the file changed"
+            }
+        };
+        last = std::fs::read(path).ok();
+        let outcome = gateway::config::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|config| running.reload(config));
+        match outcome {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), trigger = why, "configuration reloaded")
+            }
+            Err(e) => tracing::error!(
+                path = %path.display(),
+                trigger = why,
+                reason = %e.trim_end(),
+                "configuration reload rejected; the running configuration stays"
+            ),
+        }
+    }
 }
 
 async fn control_plane(snapshot: PathBuf, listen: &str) -> ExitCode {

@@ -2,6 +2,7 @@
 //! with their pools, method signatures by interface, and the type registry.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -193,7 +194,31 @@ impl Runtime {
         xds: Option<Arc<crate::xds::XdsRouting>>,
         metrics: Arc<Metrics>,
         access_log: Option<AccessLogger>,
+        previous: Option<&Runtime>,
     ) -> Result<Runtime, String> {
+        // A reload keeps what still fits: connection pools by (address, settings), so calls
+        // in flight keep their connections and new calls need no reconnect; circuit breakers
+        // by cluster name, so calls in flight stay counted.
+        let old_pools: HashMap<SocketAddr, Arc<dubbo2::EndpointPool>> = previous
+            .map(|p| {
+                p.clusters
+                    .values()
+                    .filter_map(|c| match &c.kind {
+                        UpstreamKind::Dubbo2(cluster) => Some(cluster.endpoints()),
+                        UpstreamKind::Triple { .. } => None,
+                    })
+                    .flatten()
+                    .map(|e| (e.pool.addr(), Arc::clone(&e.pool)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let breaker = |c: &config::Cluster| match previous.and_then(|p| p.clusters.get(&c.name)) {
+            Some(old) => {
+                old.breaker.set_limits(c.circuit_breaker);
+                Arc::clone(&old.breaker)
+            }
+            None => Breaker::new(c.circuit_breaker),
+        };
         let mut clusters = HashMap::new();
         let mut grpc_clusters = HashMap::new();
         for c in &config.clusters {
@@ -228,7 +253,7 @@ impl Runtime {
                     },
                     timeout: Duration::from_millis(c.timeout_ms),
                     label: Arc::from(c.name.as_str()),
-                    breaker: Breaker::new(c.circuit_breaker),
+                    breaker: breaker(c),
                 };
                 clusters.insert(c.name.clone(), Arc::new(upstream));
                 continue;
@@ -244,13 +269,21 @@ impl Runtime {
                 config::LbPolicy::Random => dubbo2::LbPolicy::Random,
                 config::LbPolicy::LeastRequest => dubbo2::LbPolicy::LeastRequest,
             };
+            let endpoints = endpoints
+                .into_iter()
+                .map(|(addr, identity)| {
+                    let pool = match old_pools.get(&addr) {
+                        Some(old) if *old.config() == pool => Arc::clone(old),
+                        _ => dubbo2::EndpointPool::new(addr, pool.clone()),
+                    };
+                    dubbo2::Endpoint::new(pool, identity)
+                })
+                .collect();
             let upstream = UpstreamCluster {
-                kind: UpstreamKind::Dubbo2(Cluster::with_identities(
-                    &c.name, &endpoints, policy, &pool,
-                )),
+                kind: UpstreamKind::Dubbo2(Cluster::from_endpoints(&c.name, endpoints, policy)),
                 timeout: Duration::from_millis(c.timeout_ms),
                 label: Arc::from(c.name.as_str()),
-                breaker: Breaker::new(c.circuit_breaker),
+                breaker: breaker(c),
             };
             clusters.insert(c.name.clone(), Arc::new(upstream));
         }

@@ -73,6 +73,12 @@ pub struct Metrics {
     pub circuit_open: Family<ClusterLabels, Counter>,
     pub rate_limited: Family<RouteLabels, Counter>,
     pub access_log_dropped: Counter,
+    reloads: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -136,7 +142,14 @@ impl Metrics {
             "Access log lines dropped because the writer fell behind",
             access_log_dropped.clone(),
         );
+        let reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "gateway_config_reloads",
+            "Configuration reloads, by outcome (applied or rejected)",
+            reloads.clone(),
+        );
         Metrics {
+            reloads,
             registry,
             requests,
             duration,
@@ -147,6 +160,11 @@ impl Metrics {
             rate_limited,
             access_log_dropped,
         }
+    }
+
+    /// Counts a configuration reload, `applied` or `rejected`.
+    pub fn config_reloads(&self, outcome: &'static str) {
+        self.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     /// Counts one answered request.

@@ -111,6 +111,17 @@ impl Cluster {
         }
     }
 
+    /// A cluster over endpoints made elsewhere (e.g. with pools kept across configuration
+    /// reloads).
+    pub fn from_endpoints(name: &str, endpoints: Vec<Arc<Endpoint>>, policy: LbPolicy) -> Cluster {
+        Cluster {
+            name: name.to_owned(),
+            policy,
+            endpoints,
+            next: AtomicUsize::new(0),
+        }
+    }
+
     pub fn endpoints(&self) -> &[Arc<Endpoint>] {
         &self.endpoints
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::connection::{CallError, Connection};
 
 /// How an endpoint's connections are made and kept.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
     pub connections: usize,
     pub connect_timeout: Duration,
@@ -74,6 +74,10 @@ impl EndpointPool {
             tokio::spawn(keepalive(Arc::downgrade(&pool), period));
         }
         pool
+    }
+
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
     }
 
     pub fn addr(&self) -> SocketAddr {
