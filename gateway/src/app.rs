@@ -127,7 +127,20 @@ pub async fn start(config: Config) -> Result<Running, String> {
         let current = Arc::clone(&current);
         let handler: Handler =
             Arc::new(move |req| Box::pin(crate::pipeline::handle(current.load_full(), req)));
-        tasks.push(spawn(listener, handler, &limits, &stop));
+        let tls = match &l.tls {
+            Some(files) => {
+                let certs = crate::tls::Certificates::load(files)
+                    .map_err(|e| format!("listener {:?}: {e}", l.name))?;
+                tasks.push(tokio::spawn(Arc::clone(&certs).watch(
+                    files.clone(),
+                    Duration::from_secs(1),
+                    stopped(&stop),
+                )));
+                Some(certs)
+            }
+            None => None,
+        };
+        tasks.push(spawn(listener, handler, &limits, tls, &stop));
     }
     let mut admin_addr = None;
     if !runtime.config.admin.address.is_empty() {
@@ -139,7 +152,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
             let (rt, served) = (current.load_full(), Arc::clone(&served));
             Box::pin(async move { crate::server::boxed(admin::handle(&rt, &served, &req).await) })
         });
-        tasks.push(spawn(listener, handler, &limits, &stop));
+        tasks.push(spawn(listener, handler, &limits, None, &stop));
     }
     Ok(Running {
         listeners,
@@ -196,6 +209,7 @@ fn spawn(
     listener: TcpListener,
     handler: Handler,
     limits: &Limits,
+    tls: Option<Arc<crate::tls::Certificates>>,
     stop: &watch::Sender<bool>,
 ) -> JoinHandle<()> {
     let mut stopped = stop.subscribe();
@@ -205,6 +219,7 @@ fn spawn(
         handler,
         limits.max_header_bytes,
         drain,
+        tls,
         async move {
             let _ = stopped.wait_for(|s| *s).await;
         },

@@ -1,5 +1,6 @@
-//! HTTP serving: HTTP/1.1 and HTTP/2 cleartext on one port (protocol detected per connection),
-//! keep-alive, header size limits, and graceful shutdown that lets requests in flight finish.
+//! HTTP serving: HTTP/1.1 and HTTP/2 on one port (detected per connection; over TLS, chosen by
+//! ALPN), keep-alive, header size limits, and graceful shutdown that lets requests in flight
+//! finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,12 +32,17 @@ pub type Handler = Arc<
     dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
 >;
 
-/// Serves `listener` until `shutdown`, then waits up to `drain` for requests in flight.
+/// How long a TLS client may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `listener` (with TLS when `tls` is given) until `shutdown`, then waits up to `drain`
+/// for requests in flight.
 pub async fn serve(
     listener: TcpListener,
     handler: Handler,
     max_header_bytes: usize,
     drain: Duration,
+    tls: Option<Arc<crate::tls::Certificates>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -72,9 +78,28 @@ pub async fn serve(
                     req.extensions_mut().insert(crate::telemetry::RemoteAddr(remote));
                     async move { Ok::<_, Infallible>(handler(req).await) }
                 });
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+                let Some(tls) = &tls else {
+                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                    continue;
+                };
+                // The handshake runs on the connection's own task: a slow client never holds
+                // up the accept loop.
+                let acceptor = tls.acceptor();
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let _ = watcher.watch(conn).await;
                 });
             }
         }

@@ -47,6 +47,7 @@ impl Default for Config {
             listeners: vec![Listener {
                 name: "http".into(),
                 address: "0.0.0.0:8080".into(),
+                tls: None,
             }],
             admin: Admin::default(),
             limits: Limits::default(),
@@ -185,6 +186,17 @@ pub struct Listener {
     pub name: String,
     /// `host:port`; HTTP/1.1 and HTTP/2 (cleartext, prior knowledge) share the port.
     pub address: String,
+    /// TLS termination (HTTP/2 or HTTP/1.1 by ALPN); cleartext when absent.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// PEM files of a listener's certificate chain and private key, read again when they change.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: String,
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

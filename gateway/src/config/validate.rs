@@ -58,6 +58,11 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         bad("listeners".into(), "at least one listener is needed".into());
     }
     for (i, l) in config.listeners.iter().enumerate() {
+        if let Some(tls) = &l.tls {
+            if let Err(e) = crate::tls::server_config(tls) {
+                bad(format!("listeners[{i}].tls"), e);
+            }
+        }
         if let Err(e) = resolve(&l.address) {
             bad(format!("listeners[{i}].address"), e);
         }
