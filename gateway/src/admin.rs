@@ -23,13 +23,7 @@ pub async fn handle<B>(
         "/live" => json_response(StatusCode::OK, &json!({ "live": true })),
         // Serving implies the configuration is loaded, every listener bound and the metadata
         // store open; with xDS, the initial resources must be in too.
-        "/ready" => match &rt.xds {
-            Some(xds) if !xds.client.state().ready => json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &json!({ "ready": false, "waiting_for": "the initial xDS resources" }),
-            ),
-            _ => json_response(StatusCode::OK, &json!({ "ready": true })),
-        },
+        "/ready" => ready(rt).await,
         "/config_dump" => {
             let mut config = rt.config.clone();
             // The admin API is often reachable by probes and dashboards: no secrets in it.
@@ -74,6 +68,31 @@ pub async fn handle<B>(
             StatusCode::NOT_FOUND,
             &json!({ "error": { "code": "NOT_FOUND", "message": format!("no admin endpoint {other}; try /live, /ready, /metrics, /clusters, /config_dump, /metadata or /openapi.json") } }),
         ),
+    }
+}
+
+/// Ready once the configuration is serving (implied by answering), xDS (if configured) has
+/// delivered its initial resources, and the metadata store answers.
+async fn ready(rt: &Runtime) -> Response<Full<Bytes>> {
+    let mut waiting = Vec::new();
+    if rt.xds.as_ref().is_some_and(|x| !x.client.state().ready) {
+        waiting.push("the initial xDS resources".to_owned());
+    }
+    if let Some(typing) = &rt.typing {
+        let ping = tokio::time::timeout(std::time::Duration::from_secs(1), typing.registry.ping());
+        match ping.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => waiting.push(format!("the metadata store: {e}")),
+            Err(_) => waiting.push("the metadata store: no answer within 1 s".to_owned()),
+        }
+    }
+    if waiting.is_empty() {
+        json_response(StatusCode::OK, &json!({ "ready": true }))
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "ready": false, "waiting_for": waiting }),
+        )
     }
 }
 

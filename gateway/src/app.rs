@@ -18,10 +18,11 @@ use metadata_store::Registry;
 use crate::admin;
 use crate::config::{Config, Limits, MetadataBackend, MetadataConfig};
 use crate::metadata::Typing;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Shared};
 use crate::server::{serve, Handler};
 use crate::telemetry::access_log::AccessLogger;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::trace::Tracing;
 
 /// A gateway that is serving.
 #[derive(Debug)]
@@ -70,6 +71,10 @@ impl Running {
         for task in self.tasks {
             let _ = task.await;
         }
+        // Spans still buffered go out before the process ends.
+        if let Some(tracing) = self.current.load().tracing.clone() {
+            let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
+        }
     }
 }
 
@@ -84,14 +89,15 @@ pub async fn start(config: Config) -> Result<Running, String> {
     };
     let access_log = AccessLogger::start(&config.access_log)?;
     let metrics = Arc::new(Metrics::new());
-    let runtime = Arc::new(Runtime::build(
-        config,
-        Some(typing),
+    let tracing = Tracing::start(&config.tracing)?.map(Arc::new);
+    let shared = Shared {
+        typing: Some(typing),
         xds,
         metrics,
         access_log,
-        None,
-    )?);
+        tracing,
+    };
+    let runtime = Arc::new(Runtime::build(config, shared, None)?);
     let current = Arc::new(ArcSwap::new(Arc::clone(&runtime)));
     let limits = runtime.config.limits.clone();
     let (stop, _) = watch::channel(false);
@@ -181,6 +187,7 @@ fn reload(old: &Runtime, config: Config) -> Result<Runtime, String> {
         ),
         ("metadata", before.metadata != config.metadata),
         ("xds", before.xds != config.xds),
+        ("tracing", before.tracing != config.tracing),
     ];
     let changed: Vec<&str> = fixed.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
     if !changed.is_empty() {
@@ -194,14 +201,14 @@ fn reload(old: &Runtime, config: Config) -> Result<Runtime, String> {
     } else {
         AccessLogger::start(&config.access_log)?
     };
-    Runtime::build(
-        config,
-        old.typing.clone(),
-        old.xds.clone(),
-        Arc::clone(&old.metrics),
+    let shared = Shared {
+        typing: old.typing.clone(),
+        xds: old.xds.clone(),
+        metrics: Arc::clone(&old.metrics),
         access_log,
-        Some(old),
-    )
+        tracing: old.tracing.clone(),
+    };
+    Runtime::build(config, shared, Some(old))
 }
 
 /// Serves `listener` until `stop` turns true.

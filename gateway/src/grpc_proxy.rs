@@ -20,6 +20,7 @@ use crate::breaker::{Breaker, Permit};
 use crate::errors::GatewayError;
 use crate::runtime::Runtime;
 use crate::server::Body;
+use crate::telemetry::trace::{Tracing, UpstreamCall};
 use crate::telemetry::Tags;
 
 /// gRPC status codes the gateway answers with itself.
@@ -116,11 +117,39 @@ async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Respons
     ] {
         parts.headers.remove(name);
     }
-    match target
+    // Traced: the provider's parent is this call's span; it ends with the response head
+    // (a stream's messages are not followed).
+    let span = rt.tracing.as_deref().and_then(|tracing| {
+        let path = parts.uri.path();
+        let (service, method) = path.trim_start_matches('/').split_once('/')?;
+        let call = UpstreamCall {
+            system: "grpc",
+            service,
+            method,
+            cluster: tags.cluster.as_deref().unwrap_or_default(),
+            endpoint: Some(addr),
+        };
+        Tracing::start_upstream(Some(tracing), &parts.extensions, &call)
+    });
+    if let (Some(cx), Some(tracing)) = (&span, &rt.tracing) {
+        tracing.inject_headers(cx, &mut parts.headers);
+    }
+    let sent = target
         .client
         .request(Request::from_parts(parts, body.boxed()))
-        .await
-    {
+        .await;
+    if let Some(cx) = &span {
+        let error = match &sent {
+            Err(e) => Some(e.to_string()),
+            Ok(r) => r
+                .headers()
+                .get("grpc-status")
+                .filter(|s| *s != "0")
+                .map(|s| format!("grpc-status {}", s.to_str().unwrap_or("?"))),
+        };
+        Tracing::finish_upstream(cx, error.as_deref());
+    }
+    match sent {
         Ok(response) => response.map(|body| {
             BodyExt::boxed(Held {
                 inner: body,

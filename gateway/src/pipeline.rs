@@ -12,6 +12,7 @@ use hyper::body::{Body as _, Incoming};
 use crate::runtime::Runtime;
 use crate::server::Body;
 use crate::telemetry::access_log::{now_rfc3339, Entry};
+use crate::telemetry::trace::{RequestTrace, Tracing};
 use crate::telemetry::{RemoteAddr, Tags};
 
 /// What the access log needs of a request, taken before the request is consumed (only when
@@ -53,9 +54,14 @@ impl Facts {
     }
 }
 
-pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(rt: Arc<Runtime>, mut req: Request<Incoming>) -> Response<Body> {
     let start = Instant::now();
     let facts = rt.access_log.as_ref().map(|_| Facts::of(&req));
+    let trace = rt.tracing.as_ref().map(|t| {
+        let cx = t.server_span(req.method(), req.uri().path(), req.headers());
+        req.extensions_mut().insert(RequestTrace(cx.clone()));
+        (cx, req.method().clone())
+    });
     let mut response = if crate::grpc_proxy::is_grpc(&req) {
         crate::grpc_proxy::handle(&rt, req).await
     } else if let Some(route) = crate::transcode::target(&rt, &req) {
@@ -70,6 +76,15 @@ pub async fn handle(rt: Arc<Runtime>, req: Request<Incoming>) -> Response<Body> 
         .unwrap_or_default();
     let status = response.status().as_u16();
     rt.metrics.observe(&tags, status, elapsed);
+    if let Some((cx, method)) = &trace {
+        Tracing::finish_server(
+            cx,
+            method,
+            tags.route.as_deref(),
+            tags.cluster.as_deref(),
+            status,
+        );
+    }
     if let (Some(logger), Some(facts)) = (&rt.access_log, facts) {
         let entry = Entry {
             time: now_rfc3339(),

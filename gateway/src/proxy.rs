@@ -24,6 +24,7 @@ use crate::metadata::Wanted;
 use crate::rate_limit::Limiter;
 use crate::runtime::{query_pairs, Matched, Runtime, Source, UpstreamCluster, UpstreamKind};
 use crate::telemetry::metrics::{ClusterLabels, Name, RouteLabels};
+use crate::telemetry::trace::{Tracing, UpstreamCall};
 use crate::telemetry::Tags;
 use crate::triple_call::Destination;
 
@@ -329,6 +330,7 @@ async fn invoke(
             };
             tags.endpoint = Some(endpoint.pool.addr());
             let to = Destination {
+                cluster: &cluster.name,
                 client: &xds.grpc_client,
                 addr: endpoint.pool.addr(),
                 identity: &endpoint.identity,
@@ -379,12 +381,31 @@ async fn invoke(
             invocation.attachments.insert(name.as_str(), v);
         }
     }
+    // Traced: the provider's parent is this call's span (replacing the caller's context).
+    let span = Tracing::start_upstream(
+        rt.tracing.as_deref(),
+        &parts.extensions,
+        &UpstreamCall {
+            system: "apache_dubbo",
+            service: interface,
+            method,
+            cluster: tags.cluster.as_deref().unwrap_or_default(),
+            endpoint: tags.endpoint,
+        },
+    );
+    if let (Some(cx), Some(tracing)) = (&span, &rt.tracing) {
+        tracing.inject_attachments(cx, &mut invocation.attachments);
+    }
     let reply = conn
         .call(invocation, timeout)
         .await
-        .map_err(|e| call_error(e, timeout))?;
+        .map_err(|e| call_error(e, timeout));
     let types = compiled.as_ref().map_or(&rt.registry, |c| &c.types);
-    answer(rt, types, reply)
+    let result = reply.and_then(|reply| answer(rt, types, reply));
+    if let Some(cx) = &span {
+        Tracing::finish_upstream(cx, result.as_ref().err().map(|e| e.to_string()).as_deref());
+    }
+    result
 }
 
 /// Arguments mapped already (declared routes), or a generic body still to be typed (and the

@@ -19,6 +19,7 @@ use crate::metadata::Typing;
 use crate::rate_limit::Limiter;
 use crate::telemetry::access_log::AccessLogger;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::trace::Tracing;
 
 /// Everything a request needs, built once per configuration.
 #[derive(Debug)]
@@ -45,6 +46,8 @@ pub struct Runtime {
     /// Shared by every configuration the gateway runs.
     pub metrics: Arc<Metrics>,
     pub access_log: Option<AccessLogger>,
+    /// OpenTelemetry tracing, when enabled.
+    pub tracing: Option<Arc<Tracing>>,
     /// The top-level rate limit: routes without their own, xDS routes, gRPC routes.
     pub default_limit: Option<Arc<Limiter>>,
 }
@@ -60,6 +63,17 @@ pub struct GrpcRoute {
     pub timeout: Duration,
     pub limit: RouteLimit,
     pub label: Arc<str>,
+}
+
+/// What every configuration a gateway runs shares: the metadata store, xDS, metrics, the
+/// access log writer and the trace exporter.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub typing: Option<Arc<Typing>>,
+    pub xds: Option<Arc<crate::xds::XdsRouting>>,
+    pub metrics: Arc<Metrics>,
+    pub access_log: Option<AccessLogger>,
+    pub tracing: Option<Arc<Tracing>>,
 }
 
 /// A route's rate limit.
@@ -190,12 +204,16 @@ impl Runtime {
     /// tasks, so it must run inside the runtime.
     pub fn build(
         config: Config,
-        typing: Option<Arc<Typing>>,
-        xds: Option<Arc<crate::xds::XdsRouting>>,
-        metrics: Arc<Metrics>,
-        access_log: Option<AccessLogger>,
+        shared: Shared,
         previous: Option<&Runtime>,
     ) -> Result<Runtime, String> {
+        let Shared {
+            typing,
+            xds,
+            metrics,
+            access_log,
+            tracing,
+        } = shared;
         // A reload keeps what still fits: connection pools by (address, settings), so calls
         // in flight keep their connections and new calls need no reconnect; circuit breakers
         // by cluster name, so calls in flight stay counted.
@@ -465,6 +483,7 @@ impl Runtime {
             reflected: dashmap::DashMap::new(),
             metrics,
             access_log,
+            tracing,
             default_limit: match &config.rate_limit {
                 Some(c) => Limiter::new(c)?.map(Arc::new),
                 None => None,

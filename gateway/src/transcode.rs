@@ -21,6 +21,7 @@ use crate::errors::json_response;
 use crate::errors::GatewayError;
 use crate::runtime::{GrpcRoute, Runtime};
 use crate::server::{boxed, Body};
+use crate::telemetry::trace::{Tracing, UpstreamCall};
 use crate::telemetry::Tags;
 use http_bridge::triple::{TripleCluster, UnaryCall};
 
@@ -220,28 +221,45 @@ async fn call(
     };
     let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
     let message = request.encode_to_vec();
+    let mut headers = crate::triple_call::headers(
+        parts,
+        header(["x-dubbo-version", "x-dubbo-service-version"]),
+        header(["x-dubbo-group", "x-dubbo-service-group"]),
+        &rt.propagate_headers,
+    );
+    let span = Tracing::start_upstream(
+        rt.tracing.as_deref(),
+        &parts.extensions,
+        &UpstreamCall {
+            system: "grpc",
+            service: method.parent_service().full_name(),
+            method: method.name(),
+            cluster: &upstream.name,
+            endpoint: Some(endpoint.addr),
+        },
+    );
+    if let (Some(cx), Some(tracing)) = (&span, &rt.tracing) {
+        tracing.inject_headers(cx, &mut headers);
+    }
     let call = UnaryCall {
         path: &path,
         content_type: "application/grpc",
-        headers: crate::triple_call::headers(
-            parts,
-            header(["x-dubbo-version", "x-dubbo-service-version"]),
-            header(["x-dubbo-group", "x-dubbo-service-group"]),
-            &rt.propagate_headers,
-        ),
+        headers,
         message: &message,
         timeout,
         max_reply: upstream.max_message,
     };
-    let reply = call
-        .send(upstream.client(), endpoint.addr)
-        .await
-        .map_err(|e| fail(crate::triple_call::call_error(e), tags))?;
-    DynamicMessage::decode(method.output(), reply).map_err(|e| {
-        let e = GatewayError::BadGateway(format!(
-            "the reply is not a {}: {e}",
-            method.output().full_name()
-        ));
-        fail(e, tags)
-    })
+    let outcome = match call.send(upstream.client(), endpoint.addr).await {
+        Err(e) => Err(crate::triple_call::call_error(e)),
+        Ok(reply) => DynamicMessage::decode(method.output(), reply).map_err(|e| {
+            GatewayError::BadGateway(format!(
+                "the reply is not a {}: {e}",
+                method.output().full_name()
+            ))
+        }),
+    };
+    if let Some(cx) = &span {
+        Tracing::finish_upstream(cx, outcome.as_ref().err().map(|e| e.to_string()).as_deref());
+    }
+    outcome.map_err(|e| fail(e, tags))
 }

@@ -23,6 +23,7 @@ use crate::errors::{json_response, GatewayError};
 use crate::metadata::Wanted;
 use crate::proxy::{Pending, Target};
 use crate::runtime::Runtime;
+use crate::telemetry::trace::{Tracing, UpstreamCall};
 
 /// Headers every Triple call carries: the service version and group, the configured headers
 /// as attachments (Triple sends attachments as headers), and the trace context.
@@ -65,6 +66,7 @@ pub(crate) fn call_error(e: TripleError) -> GatewayError {
 
 /// The Triple endpoint a call goes to, and how.
 pub(crate) struct Destination<'a> {
+    pub cluster: &'a str,
     pub client: &'a Client<HttpConnector, Body>,
     pub addr: SocketAddr,
     pub identity: &'a DubboIdentity,
@@ -82,6 +84,7 @@ impl<'a> Destination<'a> {
             GatewayError::Unavailable(format!("cluster {:?} has no endpoints", cluster.name))
         })?;
         Ok(Destination {
+            cluster: &cluster.name,
             client: cluster.client(),
             addr: endpoint.addr,
             identity: &endpoint.identity,
@@ -103,14 +106,66 @@ pub(crate) async fn invoke(
 ) -> Result<Response<Full<Bytes>>, GatewayError> {
     let (interface, method) = (&target.interface, &target.method);
     let path = format!("/{interface}/{method}");
-    let call = |message, content_type| UnaryCall {
-        path: &path,
-        content_type,
-        headers: headers(parts, version, group, &rt.propagate_headers),
-        message,
+    let span = Tracing::start_upstream(
+        rt.tracing.as_deref(),
+        &parts.extensions,
+        &UpstreamCall {
+            system: "apache_dubbo",
+            service: interface,
+            method,
+            cluster: to.cluster,
+            endpoint: Some(to.addr),
+        },
+    );
+    let mut headers = headers(parts, version, group, &rt.propagate_headers);
+    if let (Some(cx), Some(tracing)) = (&span, &rt.tracing) {
+        tracing.inject_headers(cx, &mut headers);
+    }
+    let prepared = Prepared {
+        path,
+        headers,
         timeout,
         max_reply: to.max_reply,
     };
+    let result = exchange(rt, target, &to, &prepared, group, version).await;
+    if let Some(cx) = &span {
+        Tracing::finish_upstream(cx, result.as_ref().err().map(|e| e.to_string()).as_deref());
+    }
+    result
+}
+
+/// A call ready but for its message.
+struct Prepared {
+    path: String,
+    headers: HeaderMap,
+    timeout: std::time::Duration,
+    max_reply: usize,
+}
+
+impl Prepared {
+    fn call<'a>(&'a self, message: &'a [u8], content_type: &'static str) -> UnaryCall<'a> {
+        UnaryCall {
+            path: &self.path,
+            content_type,
+            headers: self.headers.clone(),
+            message,
+            timeout: self.timeout,
+            max_reply: self.max_reply,
+        }
+    }
+}
+
+/// The call itself, by serialization.
+async fn exchange(
+    rt: &Runtime,
+    target: &Target<'_>,
+    to: &Destination<'_>,
+    prepared: &Prepared,
+    group: Option<&str>,
+    version: Option<&str>,
+) -> Result<Response<Full<Bytes>>, GatewayError> {
+    let call = |message, content_type| prepared.call(message, content_type);
+    let (interface, method) = (&target.interface, &target.method);
     // A service with IDL (in the configured descriptor sets) goes as protobuf.
     if let Some(m) = rt
         .descriptors

@@ -390,3 +390,30 @@ async fn circuit_breaker_and_clusters() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     running.shutdown().await;
 }
+
+/// `/ready` is true only when the metadata store answers: an etcd nobody listens on keeps the
+/// gateway unready (while it serves what needs no metadata).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_waits_for_the_metadata_store() {
+    let closed = testkit::peers::free_port();
+    let yaml = format!(
+        "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: '127.0.0.1:0'}}\n\
+         metadata: {{backend: etcd, grpc_address: '', etcd: {{endpoints: ['http://127.0.0.1:{closed}'], timeout_ms: 300}}}}\n"
+    );
+    let running = start(&yaml).await;
+    let (status, _, body) = admin_get(running.admin.expect("admin"), "/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("the metadata store"), "{body}");
+    running.shutdown().await;
+
+    let yaml =
+        "listeners: [{name: http, address: '127.0.0.1:0'}]\nadmin: {address: '127.0.0.1:0'}\n\
+                metadata: {backend: memory, grpc_address: ''}\n";
+    let running = start(yaml).await;
+    let (status, _, body) = admin_get(running.admin.expect("admin"), "/ready").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"ready":true}"#)
+    );
+    running.shutdown().await;
+}

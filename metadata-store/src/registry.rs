@@ -305,6 +305,12 @@ impl Registry {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Whether the backend answers now (a read of a key nobody publishes), for readiness
+    /// probes: an unreachable etcd shows here before calls notice it.
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.store.get(&Key::metadata("-", "-")).await.map(|_| ())
+    }
+
     pub fn stats(&self) -> Stats {
         let c = &self.counters;
         Stats {

@@ -153,6 +153,14 @@ const demoService = {
     // information, so class names are gone: a POJO, BigDecimal or enum comes back as a map of its
     // fields (`{"value": "1.5"}`, `{"name": "RED"}`), a typed list or set as a plain list. What
     // comes back shows what this third-party decoder made of the bytes the caller sent.
+    // The W3C trace context the caller sent, as the package received it among the request's
+    // attachments (no arguments: the package then reads the attachments map right away;
+    // `ctx.attachments` are the response's, the request's are `ctx.request.attachment`).
+    traceContext(ctx) {
+      const a = (isContext(ctx) && ctx.request && ctx.request.attachment) || {};
+      return { traceparent: a.traceparent || null, tracestate: a.tracestate || null };
+    },
+
     echo(value) {
       if (isContext(value)) {
         throw new Error('echo: no argument received');

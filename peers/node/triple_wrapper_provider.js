@@ -14,6 +14,7 @@
  *   listUsers(int)         -> List<User> of that many users
  *   fail(String)           -> gRPC status UNKNOWN with message "no <arg>" (as Java reports a throw)
  *   slow(int ms)           -> "slept <ms>" after that long
+ *   traceContext()         -> {traceparent, tracestate}: the W3C headers the call carried
  * Anything else: grpc-js's UNIMPLEMENTED.
  *
  * Usage: node triple_wrapper_provider.js PORT   (prints "LISTENING <port>")
@@ -58,6 +59,13 @@ const methods = {
     },
   }),
   fail: (_, [what]) => { throw new Error(`no ${what}`); },
+  traceContext: (_w, _args, metadata) => ({
+    type: 'java.util.Map',
+    value: {
+      traceparent: metadata.get('traceparent')[0] || null,
+      tracestate: metadata.get('tracestate')[0] || null,
+    },
+  }),
   slow: async (_, [ms]) => {
     await new Promise((resolve) => setTimeout(resolve, ms));
     return { type: 'java.lang.String', value: `slept ${ms}` };
@@ -72,7 +80,7 @@ function handler(fn) {
         throw new Error(`serialization ${wrapper.serializeType} is not supported`);
       }
       const args = wrapper.args.map((bytes) => hessian.decode(bytes, '2.0'));
-      const { type, value } = await fn(wrapper, args);
+      const { type, value } = await fn(wrapper, args, unary.metadata);
       callback(null, {
         serializeType: 'hessian4',
         type,

@@ -13,7 +13,7 @@ use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-pub use ops::{AccessLog, CircuitBreaker, LimitKey, RateLimit};
+pub use ops::{AccessLog, CircuitBreaker, LimitKey, RateLimit, Tracing};
 pub use validate::{validate, Problem};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -37,6 +37,7 @@ pub struct Config {
     pub metadata: MetadataConfig,
     pub xds: XdsConfig,
     pub access_log: AccessLog,
+    pub tracing: Tracing,
     /// The default rate limit of every route (routes may set their own); none by default.
     pub rate_limit: Option<RateLimit>,
 }
@@ -65,6 +66,7 @@ impl Default for Config {
             types: Vec::new(),
             metadata: MetadataConfig::default(),
             access_log: AccessLog::default(),
+            tracing: Tracing::default(),
             rate_limit: None,
             xds: XdsConfig::default(),
         }

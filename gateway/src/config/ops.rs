@@ -82,3 +82,30 @@ impl Default for CircuitBreaker {
         }
     }
 }
+
+/// OpenTelemetry tracing: spans per request and per upstream call, exported over OTLP/gRPC.
+/// Off by default, and then it costs nothing (no span is made).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tracing {
+    pub enabled: bool,
+    /// The OTLP/gRPC collector (an OpenTelemetry Collector, Jaeger, Tempo, …).
+    pub otlp_endpoint: String,
+    /// Share of traces started here that are recorded (0.0–1.0); a caller's sampled flag in
+    /// `traceparent` is followed.
+    pub sampling_ratio: f64,
+    pub service_name: String,
+    pub export_timeout_ms: u64,
+}
+
+impl Default for Tracing {
+    fn default() -> Self {
+        Tracing {
+            enabled: false,
+            otlp_endpoint: "http://127.0.0.1:4317".into(),
+            sampling_ratio: 1.0,
+            service_name: "dubbo-gateway".into(),
+            export_timeout_ms: 10_000,
+        }
+    }
+}

@@ -158,6 +158,18 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     metadata(&config.metadata, &mut bad);
     xds(&config.xds, &mut bad);
 
+    if !(0.0..=1.0).contains(&config.tracing.sampling_ratio) {
+        bad(
+            "tracing.sampling_ratio".into(),
+            "must be between 0.0 and 1.0".into(),
+        );
+    }
+    if config.tracing.enabled && !config.tracing.otlp_endpoint.starts_with("http") {
+        bad(
+            "tracing.otlp_endpoint".into(),
+            "must be an http:// or https:// URL".into(),
+        );
+    }
     for (i, c) in config.clusters.iter().enumerate() {
         if c.serialization != super::Serialization::Hessian2
             && c.protocol == super::ClusterProtocol::Dubbo

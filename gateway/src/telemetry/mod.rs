@@ -1,4 +1,5 @@
-//! What operators see: Prometheus metrics ([`metrics`]) and access logs ([`access_log`]).
+//! What operators see: Prometheus metrics ([`metrics`]), access logs ([`access_log`]) and
+//! OpenTelemetry traces ([`trace`]).
 //!
 //! Every request passes through [`crate::pipeline`], which measures it and reads the [`Tags`]
 //! the handlers put on the response (route, cluster, endpoint): labels come from the
@@ -7,6 +8,7 @@
 
 pub mod access_log;
 pub mod metrics;
+pub mod trace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
