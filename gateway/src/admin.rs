@@ -158,13 +158,14 @@ fn clusters(rt: &Runtime) -> serde_json::Value {
                 .zip(&v.endpoints)
                 .enumerate()
                 .map(|(i, (lb, e))| {
-                    let ejected = xds_core::lb::EndpointState::ejected(v.as_ref(), i);
+                    let unusable = xds_core::lb::EndpointState::ejected(v.as_ref(), i);
                     json!({
                         "address": format!("{}:{}", lb.address.host, lb.address.port),
                         "health": format!("{:?}", lb.health).to_lowercase(),
                         "weight": lb.weight,
                         "identity": e.as_ref().map(|e| identity(&e.identity)),
-                        "usable": !ejected,
+                        "usable": !unusable,
+                        "ejected": v.is_ejected(i),
                         "in_flight": e.as_ref().map(|e| e.in_flight()),
                     })
                 })

@@ -70,6 +70,33 @@ pub(crate) fn count_failure(rt: &Runtime, tags: &Tags, e: &GatewayError) {
     };
 }
 
+/// Feeds an xDS cluster's outlier detection. Only failures that say something about the
+/// endpoint count (unreachable, connection lost, timeout, malformed reply); an exception the
+/// provider threw is an answer, not a sign of ill health.
+fn record_outcome<T>(
+    rt: &Runtime,
+    cluster: &crate::xds::ClusterView,
+    endpoint: &Arc<Endpoint>,
+    result: &Result<T, GatewayError>,
+) {
+    let failed = matches!(
+        result,
+        Err(GatewayError::Unavailable(_)
+            | GatewayError::ConnectionLost(_)
+            | GatewayError::Timeout(_)
+            | GatewayError::BadGateway(_))
+    );
+    if cluster.record(endpoint, !failed) {
+        tracing::warn!(cluster = %cluster.name, endpoint = %endpoint.pool.addr(), "endpoint ejected by outlier detection");
+        rt.metrics
+            .ejections
+            .get_or_create(&ClusterLabels {
+                cluster: Name(Some(Arc::clone(&cluster.name))),
+            })
+            .inc();
+    }
+}
+
 /// The route's rate limit, if it has one, lets the request through.
 pub(crate) fn admit(limiter: Option<&Limiter>, parts: &Parts) -> Result<(), GatewayError> {
     match limiter.map(|l| l.check(parts)) {
@@ -338,8 +365,10 @@ async fn invoke(
                 max_reply: dubbo_codec::dubbo2::DEFAULT_MAX_FRAME,
             };
             let (version, group) = (version.as_deref(), group.as_deref());
-            return crate::triple_call::invoke(rt, parts, target, to, version, group, timeout)
-                .await;
+            let result =
+                crate::triple_call::invoke(rt, parts, target, to, version, group, timeout).await;
+            record_outcome(rt, cluster, &endpoint, &result);
+            return result;
         }
         Upstream::Static(UpstreamCluster {
             kind: UpstreamKind::Dubbo2(cluster),
@@ -404,6 +433,9 @@ async fn invoke(
     let result = reply.and_then(|reply| answer(rt, types, reply));
     if let Some(cx) = &span {
         Tracing::finish_upstream(cx, result.as_ref().err().map(|e| e.to_string()).as_deref());
+    }
+    if let Upstream::Xds(cluster, _) = &target.upstream {
+        record_outcome(rt, cluster, &endpoint, &result);
     }
     result
 }

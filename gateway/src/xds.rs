@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_bridge::dubbo2::{DubboIdentity, Endpoint, EndpointPool, PoolConfig};
 use xds_core::bootstrap::{Bootstrap, Node};
 use xds_core::client::{ClientOptions, Subscribe, XdsClient, XdsState};
-use xds_core::lb::{EndpointState, LoadBalancer};
+use xds_core::lb::{EndpointState, LoadBalancer, Outliers};
 use xds_core::model::{AddressKind, Cluster, Discovery, Endpoints, RouteConfig, RouteSource};
 
 use crate::breaker::Breaker;
@@ -30,6 +30,8 @@ pub struct ClusterView {
     pub breaker: Arc<Breaker>,
     /// The cluster's name, shared with metrics labels.
     pub name: Arc<str>,
+    /// Outlier detection, when the cluster asks for it (indexed like `endpoints`).
+    pub outliers: Option<Outliers>,
 }
 
 impl EndpointState for ClusterView {
@@ -38,6 +40,7 @@ impl EndpointState for ClusterView {
             .get(index)
             .and_then(Option::as_ref)
             .is_none_or(|e| e.pool.is_down())
+            || self.is_ejected(index)
     }
 
     fn active_requests(&self, index: usize) -> usize {
@@ -55,6 +58,32 @@ impl ClusterView {
             self.cluster.protocol.as_deref(),
             Some("tri" | "triple" | "grpc")
         )
+    }
+
+    /// Whether outlier detection has ejected endpoint `index` for now.
+    pub fn is_ejected(&self, index: usize) -> bool {
+        self.outliers
+            .as_ref()
+            .is_some_and(|o| o.is_ejected(index, Instant::now()))
+    }
+
+    /// Records a call's outcome on `endpoint` for outlier detection; `true` when this
+    /// failure ejected it.
+    pub fn record(&self, endpoint: &Arc<Endpoint>, ok: bool) -> bool {
+        let Some(outliers) = &self.outliers else {
+            return false;
+        };
+        let Some(index) = self
+            .endpoints
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| Arc::ptr_eq(e, endpoint)))
+        else {
+            return false;
+        };
+        let now = Instant::now();
+        let before = outliers.is_ejected(index, now);
+        outliers.record(index, ok, now);
+        !before && outliers.is_ejected(index, now)
     }
 
     /// An endpoint to call, by the cluster's policy; `hash` is the request's hash for ring hash
@@ -425,6 +454,10 @@ fn build(
             .or_insert_with(|| Breaker::new(thresholds))
             .clone();
         breaker.set_limits(thresholds);
+        let outliers = cluster
+            .outlier_detection
+            .clone()
+            .map(|config| Outliers::new(config, balancer.endpoints().len()));
         clusters.insert(
             name.clone(),
             Arc::new(ClusterView {
@@ -433,6 +466,7 @@ fn build(
                 endpoints,
                 breaker,
                 name: Arc::from(name.as_str()),
+                outliers,
             }),
         );
     }

@@ -417,3 +417,83 @@ async fn ready_waits_for_the_metadata_store() {
     );
     running.shutdown().await;
 }
+
+/// Outlier detection from xDS: an endpoint that keeps timing out is ejected after
+/// `consecutive_5xx` failures, traffic goes to the rest, and `/clusters` and `/metrics` show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlier_ejection_from_xds() {
+    let good = rust_provider(DemoService::default()).await;
+    let bad = rust_provider(DemoService::slow(Duration::from_secs(2))).await;
+    let hcm = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+    let endpoint = |addr: SocketAddr| json!({"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": addr.port()}}}});
+    let resources = vec![
+        json!({"@type": "envoy.config.listener.v3.Listener", "name": "gateway", "api_listener": {"api_listener": {
+            "@type": hcm, "stat_prefix": "gw", "rds": {"route_config_name": "r", "config_source": {"ads": {}}}}}}),
+        json!({"@type": "envoy.config.route.v3.RouteConfiguration", "name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/"}, "route": {"cluster": "demo", "timeout": "0.2s"}}
+        ]}]}),
+        json!({"@type": "envoy.config.cluster.v3.Cluster", "name": "demo", "type": "STATIC", "lb_policy": "ROUND_ROBIN",
+               "outlier_detection": {"consecutive_5xx": 2, "base_ejection_time": "30s", "max_ejection_percent": 50},
+               "load_assignment": {"cluster_name": "demo", "endpoints": [{"lb_endpoints": [endpoint(good), endpoint(bad)]}]}}),
+    ];
+    let snapshot = xds_core::snapshot::Snapshot::from_document(
+        &json!({"version": "1", "resources": resources}),
+    )
+    .expect("valid snapshot");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let xds = listener.local_addr().expect("addr");
+    tokio::spawn(
+        xds_core::server::SnapshotServer::new(snapshot).serve(listener, std::future::pending()),
+    );
+    let yaml = format!(
+        "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: '127.0.0.1:0'}}\n\
+         metadata: {{backend: memory, grpc_address: ''}}\nxds: {{server: '{xds}', listener: gateway}}\n"
+    );
+    let running = start(&yaml).await;
+    let (gw, admin) = (running.listeners[0], running.admin.expect("admin"));
+    let hello = format!("/{SERVICE}/sayHello");
+    for _ in 0..50 {
+        if admin_get(admin, "/ready").await.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Round robin: every other call reaches the slow endpoint and times out.
+    let mut timeouts = 0;
+    for _ in 0..4 {
+        if post(gw, &hello, r#"["x"]"#).await.0 == StatusCode::GATEWAY_TIMEOUT {
+            timeouts += 1;
+        }
+    }
+    assert_eq!(timeouts, 2);
+    for _ in 0..10 {
+        assert_eq!(
+            post(gw, &hello, r#"["x"]"#).await.0,
+            StatusCode::OK,
+            "ejected: only the good endpoint"
+        );
+    }
+    let clusters: Json =
+        serde_json::from_str(&admin_get(admin, "/clusters").await.2).expect("json");
+    let demo = clusters["clusters"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "demo"))
+        .cloned()
+        .unwrap_or_default();
+    let state = |addr: SocketAddr| {
+        demo["endpoints"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["address"] == addr.to_string()))
+            .map(|e| (e["ejected"].clone(), e["usable"].clone()))
+    };
+    assert_eq!(state(bad), Some((json!(true), json!(false))), "{demo}");
+    assert_eq!(state(good), Some((json!(false), json!(true))), "{demo}");
+    let (_, _, text) = admin_get(admin, "/metrics").await;
+    assert!(
+        text.contains("gateway_upstream_ejections_total{cluster=\"demo\"} 1"),
+        "{text}"
+    );
+    running.shutdown().await;
+}

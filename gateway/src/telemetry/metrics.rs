@@ -71,6 +71,7 @@ pub struct Metrics {
     pub upstream_retries: Family<ClusterLabels, Counter>,
     pub upstream_connect_failures: Family<ClusterLabels, Counter>,
     pub circuit_open: Family<ClusterLabels, Counter>,
+    pub ejections: Family<ClusterLabels, Counter>,
     pub rate_limited: Family<RouteLabels, Counter>,
     pub access_log_dropped: Counter,
     reloads: Family<OutcomeLabels, Counter>,
@@ -130,6 +131,11 @@ impl Metrics {
             "gateway_circuit_breaker_rejections",
             "Calls answered 503 at once because the cluster's circuit breaker was open",
         );
+        let ejections = per_cluster(
+            &mut registry,
+            "gateway_upstream_ejections",
+            "Endpoints ejected by outlier detection",
+        );
         let rate_limited = Family::<RouteLabels, Counter>::default();
         registry.register(
             "gateway_rate_limited",
@@ -157,6 +163,7 @@ impl Metrics {
             upstream_retries,
             upstream_connect_failures,
             circuit_open,
+            ejections,
             rate_limited,
             access_log_dropped,
         }
