@@ -456,7 +456,6 @@ fn build(
         breaker.set_limits(thresholds);
         let outliers = cluster
             .outlier_detection
-            .clone()
             .map(|config| Outliers::new(config, balancer.endpoints().len()));
         clusters.insert(
             name.clone(),
