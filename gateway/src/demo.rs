@@ -200,8 +200,12 @@ async fn start(port: Option<u16>) -> Result<(crate::app::Running, SocketAddr), S
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{gateway_port}"))
         .replace("127.0.0.1:9901", &format!("127.0.0.1:{admin_port}"))
         .replace("127.0.0.1:9902", &format!("127.0.0.1:{grpc_port}"));
+    // `GATEWAY_*` variables override the demo's file as they do any other (e.g.
+    // GATEWAY_ACCESS_LOG__ENABLED=false for benchmarks).
     let config = config::from_figment(
-        Figment::new().merge(Yaml::string(&yaml)),
+        Figment::new()
+            .merge(Yaml::string(&yaml))
+            .merge(figment::providers::Env::prefixed("GATEWAY_").split("__")),
         "configs/demo.yaml",
     )
     .map_err(|e| e.to_string())?;
