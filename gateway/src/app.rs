@@ -61,6 +61,7 @@ impl Running {
         };
         old.metrics.config_reloads(outcome);
         let runtime = result?;
+        runtime.apply_breaker_limits();
         self.current.store(Arc::new(runtime));
         Ok(())
     }
@@ -87,8 +88,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
     } else {
         None
     };
-    let access_log = AccessLogger::start(&config.access_log)?;
     let metrics = Arc::new(Metrics::new());
+    let access_log = AccessLogger::start(&config.access_log, metrics.access_log_dropped.clone())?;
     let tracing = Tracing::start(&config.tracing)?.map(Arc::new);
     let shared = Shared {
         typing: Some(typing),
@@ -199,7 +200,7 @@ fn reload(old: &Runtime, config: Config) -> Result<Runtime, String> {
     let access_log = if config.access_log == before.access_log {
         old.access_log.clone()
     } else {
-        AccessLogger::start(&config.access_log)?
+        AccessLogger::start(&config.access_log, old.metrics.access_log_dropped.clone())?
     };
     let shared = Shared {
         typing: old.typing.clone(),

@@ -64,6 +64,7 @@ async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Respons
                     addr: endpoint.addr,
                     client: route.cluster.client().clone(),
                     breaker: Arc::clone(&route.upstream.breaker),
+                    outlier: None,
                 },
                 None => {
                     let e = GatewayError::Unavailable(format!(
@@ -76,16 +77,18 @@ async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Respons
         }
         // Routes from xDS: the cluster's protocol says whether it speaks gRPC.
         None => {
-            if let Err(e) = crate::proxy::admit(rt.default_limit.as_deref(), &parts) {
-                return refuse(e, tags);
-            }
-            match &rt.xds {
+            let target = match &rt.xds {
                 Some(xds) => match xds_target(xds, &parts, tags) {
                     Ok(target) => target,
                     Err((code, message)) => return status_only(code, &message),
                 },
                 None => return status_only(UNIMPLEMENTED, &format!("no gRPC route for {path}")),
+            };
+            // After routing, so that a refusal is counted under its route.
+            if let Err(e) = crate::proxy::admit(rt.default_limit.as_deref(), &parts) {
+                return refuse(e, tags);
             }
+            target
         }
     };
     tags.endpoint = Some(target.addr);
@@ -149,6 +152,11 @@ async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Respons
         };
         Tracing::finish_upstream(cx, error.as_deref());
     }
+    // Outlier detection: reaching the endpoint and getting an answer is success (a gRPC
+    // status is the provider's answer).
+    if let Some((cluster, endpoint)) = &target.outlier {
+        crate::proxy::record(rt, cluster, endpoint, sent.is_ok());
+    }
     match sent {
         Ok(response) => response.map(|body| {
             BodyExt::boxed(Held {
@@ -166,11 +174,16 @@ async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Respons
     }
 }
 
-/// Where a gRPC call goes: the endpoint, the client to reach it, the cluster's breaker.
+/// Where a gRPC call goes: the endpoint, the client to reach it, the cluster's breaker, and
+/// for xDS clusters what outlier detection records against.
 struct Target {
     addr: SocketAddr,
     client: Client<HttpConnector, Body>,
     breaker: Arc<Breaker>,
+    outlier: Option<(
+        Arc<crate::xds::ClusterView>,
+        Arc<http_bridge::dubbo2::Endpoint>,
+    )>,
 }
 
 /// A response body that keeps the call's circuit-breaker permit until it ends.
@@ -234,6 +247,7 @@ fn xds_target(
         addr: endpoint.pool.addr(),
         client: xds.grpc_client.clone(),
         breaker: Arc::clone(&routed.cluster.breaker),
+        outlier: Some((Arc::clone(&routed.cluster), endpoint)),
     })
 }
 

@@ -11,7 +11,7 @@ use hyper::body::{Body as _, Incoming};
 
 use crate::runtime::Runtime;
 use crate::server::Body;
-use crate::telemetry::access_log::{now_rfc3339, Entry};
+use crate::telemetry::access_log::{clip, now_rfc3339, Entry};
 use crate::telemetry::trace::{RequestTrace, Tracing};
 use crate::telemetry::{RemoteAddr, Tags};
 
@@ -34,12 +34,12 @@ impl Facts {
             req.headers()
                 .get(name)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+                .map(|v| clip(v).to_owned())
         };
         Facts {
             remote: req.extensions().get::<RemoteAddr>().map(|a| a.0),
             method: req.method().clone(),
-            path: req.uri().path().to_owned(),
+            path: clip(req.uri().path()).to_owned(),
             protocol: match req.version() {
                 http::Version::HTTP_2 => "HTTP/2",
                 http::Version::HTTP_10 => "HTTP/1.0",
@@ -108,9 +108,7 @@ pub async fn handle(rt: Arc<Runtime>, mut req: Request<Incoming>) -> Response<Bo
             trace_id: facts.trace_id.as_deref(),
             user_agent: facts.user_agent.as_deref(),
         };
-        if !logger.log(&entry) {
-            rt.metrics.access_log_dropped.inc();
-        }
+        logger.log(&entry);
     }
     response
 }

@@ -70,23 +70,37 @@ pub(crate) fn count_failure(rt: &Runtime, tags: &Tags, e: &GatewayError) {
     };
 }
 
-/// Feeds an xDS cluster's outlier detection. Only failures that say something about the
-/// endpoint count (unreachable, connection lost, timeout, malformed reply); an exception the
-/// provider threw is an answer, not a sign of ill health.
+/// Feeds an xDS cluster's outlier detection with a call's outcome. Only what says something
+/// about the endpoint counts: unreachable, connection lost, timeout and malformed replies are
+/// failures; any answer from the provider (an exception included) is a success; failures of
+/// the request itself (bad arguments, limits) say nothing and are not recorded.
 fn record_outcome<T>(
     rt: &Runtime,
     cluster: &crate::xds::ClusterView,
     endpoint: &Arc<Endpoint>,
     result: &Result<T, GatewayError>,
 ) {
-    let failed = matches!(
-        result,
-        Err(GatewayError::Unavailable(_)
+    let ok = match result {
+        Ok(_) | Err(GatewayError::ProviderException { .. } | GatewayError::Grpc { .. }) => true,
+        Err(
+            GatewayError::Unavailable(_)
             | GatewayError::ConnectionLost(_)
             | GatewayError::Timeout(_)
-            | GatewayError::BadGateway(_))
-    );
-    if cluster.record(endpoint, !failed) {
+            | GatewayError::BadGateway(_),
+        ) => false,
+        Err(_) => return,
+    };
+    record(rt, cluster, endpoint, ok);
+}
+
+/// Records one outcome for outlier detection, counting the ejection it may cause.
+pub(crate) fn record(
+    rt: &Runtime,
+    cluster: &crate::xds::ClusterView,
+    endpoint: &Arc<Endpoint>,
+    ok: bool,
+) {
+    if cluster.record(endpoint, ok) {
         tracing::warn!(cluster = %cluster.name, endpoint = %endpoint.pool.addr(), "endpoint ejected by outlier detection");
         rt.metrics
             .ejections
@@ -374,7 +388,7 @@ async fn invoke(
             kind: UpstreamKind::Dubbo2(cluster),
             ..
         }) => connect(cluster, breaker).await?,
-        Upstream::Xds(cluster, hash) => connect_xds(cluster, *hash).await?,
+        Upstream::Xds(cluster, hash) => connect_xds(rt, cluster, *hash).await?,
     };
     tags.endpoint = Some(endpoint.pool.addr());
     let mut compiled = None;
@@ -447,14 +461,18 @@ pub(crate) enum Pending {
     Generic { json: Json, raw: Bytes },
 }
 
-/// A connection to an endpoint of an xDS cluster (see [`connect_with`]).
+/// A connection to an endpoint of an xDS cluster (see [`connect_with`]); endpoints that
+/// cannot be reached count as failures for outlier detection.
 async fn connect_xds(
+    rt: &Runtime,
     cluster: &crate::xds::ClusterView,
     hash: Option<u64>,
 ) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
     let attempts = cluster.endpoints.len().clamp(1, 3);
+    let failed = |e: &Arc<Endpoint>| record(rt, cluster, e, false);
     connect_with(
         || cluster.pick(hash),
+        failed,
         attempts,
         &cluster.breaker,
         &cluster.name,
@@ -552,7 +570,7 @@ async fn connect(
     breaker: &Arc<Breaker>,
 ) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
     let attempts = cluster.endpoints().len().clamp(1, 3);
-    connect_with(|| cluster.pick(), attempts, breaker, &cluster.name).await
+    connect_with(|| cluster.pick(), |_| {}, attempts, breaker, &cluster.name).await
 }
 
 /// A connection to some endpoint the picker gives: up to `attempts` endpoints are tried when
@@ -561,6 +579,7 @@ async fn connect(
 /// against the breaker's pending ceiling.
 async fn connect_with(
     mut pick: impl FnMut() -> Option<Arc<Endpoint>>,
+    failed: impl Fn(&Arc<Endpoint>),
     attempts: usize,
     breaker: &Arc<Breaker>,
     cluster: &str,
@@ -578,7 +597,10 @@ async fn connect_with(
         let in_flight = endpoint.start_call();
         match endpoint.pool.get().await {
             Ok(conn) => return Ok((conn, in_flight, endpoint)),
-            Err(e) => last = e.to_string(),
+            Err(e) => {
+                failed(&endpoint);
+                last = e.to_string();
+            }
         }
     }
     Err(GatewayError::Unavailable(format!(

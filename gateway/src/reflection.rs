@@ -16,6 +16,8 @@ use prost_reflect::{DescriptorPool, ServiceDescriptor};
 
 /// How long a failed fetch is answered from memory.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Failures remembered at most (service names come from request paths: bounded).
+const MAX_FAILURES: usize = 1024;
 
 #[derive(Debug, Default)]
 pub struct Reflected {
@@ -40,9 +42,15 @@ impl Reflected {
         service: &str,
         timeout: Duration,
     ) -> Result<ServiceDescriptor, String> {
+        if !is_full_name(service) {
+            return Err(format!("{service:?} is not a protobuf service name"));
+        }
         let mut failures = self.fetching.lock().await;
         if let Some(found) = self.find(service) {
             return Ok(found);
+        }
+        if failures.len() >= MAX_FAILURES {
+            failures.retain(|_, (at, _)| at.elapsed() < RETRY_AFTER);
         }
         if let Some((at, why)) = failures.get(service) {
             if at.elapsed() < RETRY_AFTER {
@@ -51,12 +59,31 @@ impl Reflected {
         }
         let result = self.learn(cluster, service, timeout).await;
         match &result {
-            Ok(_) => failures.remove(service),
-            Err(why) => failures.insert(service.to_owned(), (Instant::now(), why.clone())),
-        };
+            Ok(_) => drop(failures.remove(service)),
+            // Past the cap even after dropping stale entries: not remembered, asked again.
+            Err(why) if failures.len() < MAX_FAILURES => {
+                failures.insert(service.to_owned(), (Instant::now(), why.clone()));
+            }
+            Err(_) => {}
+        }
         result
     }
+}
 
+/// `package.Service`: dot-separated identifiers, as protobuf names them (and nothing a
+/// request path could smuggle in).
+fn is_full_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 512
+        && name.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+impl Reflected {
     async fn learn(
         &self,
         cluster: &TripleCluster,

@@ -230,12 +230,21 @@ impl Runtime {
                     .collect()
             })
             .unwrap_or_default();
+        // An old breaker takes the new limits only once the new runtime is swapped in
+        // ([`Runtime::apply_breaker_limits`]): a rejected reload must change nothing.
         let breaker = |c: &config::Cluster| match previous.and_then(|p| p.clusters.get(&c.name)) {
-            Some(old) => {
-                old.breaker.set_limits(c.circuit_breaker);
-                Arc::clone(&old.breaker)
-            }
+            Some(old) => Arc::clone(&old.breaker),
             None => Breaker::new(c.circuit_breaker),
+        };
+        // Rate limits with unchanged settings keep their buckets (a reload is no free burst).
+        let kept_limit = |label: &str, config: Option<&config::RateLimit>| {
+            let previous = previous?;
+            let config = config?;
+            let old = previous.routes.iter().find(|r| &*r.label == label)?;
+            match &old.limit {
+                RouteLimit::Own(l) if l.config == *config => Some(RouteLimit::Own(Arc::clone(l))),
+                _ => None,
+            }
         };
         let mut clusters = HashMap::new();
         let mut grpc_clusters = HashMap::new();
@@ -370,8 +379,11 @@ impl Runtime {
                 group: r.group.clone(),
                 timeout,
                 automatic: false,
+                limit: match kept_limit(&label, r.rate_limit.as_ref()) {
+                    Some(kept) => kept,
+                    None => RouteLimit::compile(r.rate_limit.as_ref())?,
+                },
                 label: Arc::from(label),
-                limit: RouteLimit::compile(r.rate_limit.as_ref())?,
             });
         }
         // Every application the clusters' endpoints name is reachable at
@@ -484,13 +496,27 @@ impl Runtime {
             metrics,
             access_log,
             tracing,
-            default_limit: match &config.rate_limit {
-                Some(c) => Limiter::new(c)?.map(Arc::new),
-                None => None,
+            default_limit: match (
+                &config.rate_limit,
+                previous.and_then(|p| p.default_limit.as_ref()),
+            ) {
+                (Some(c), Some(old)) if old.config == *c => Some(Arc::clone(old)),
+                (Some(c), _) => Limiter::new(c)?.map(Arc::new),
+                (None, _) => None,
             },
             grpc_routes,
             config,
         })
+    }
+
+    /// Gives every configured cluster's circuit breaker (some shared with the runtime this one
+    /// replaces) the limits of this configuration.
+    pub fn apply_breaker_limits(&self) {
+        for c in &self.config.clusters {
+            if let Some(upstream) = self.clusters.get(&c.name) {
+                upstream.breaker.set_limits(c.circuit_breaker);
+            }
+        }
     }
 
     /// The rate limiter a route's requests pass, if any.
@@ -512,6 +538,39 @@ impl Runtime {
         if let Some(xds) = &self.xds {
             for (name, view) in &xds.view().clusters {
                 out.push((name.clone(), Arc::clone(&view.breaker)));
+            }
+        }
+        out
+    }
+
+    /// Open Dubbo2 connections per cluster (configured and from xDS). Triple/gRPC connections
+    /// live in hyper's pool, which does not count them.
+    pub fn open_connections(&self) -> Vec<(String, usize)> {
+        let mut out: Vec<(String, usize)> = self
+            .clusters
+            .iter()
+            .filter_map(|(name, c)| match &c.kind {
+                UpstreamKind::Dubbo2(cluster) => Some((
+                    name.clone(),
+                    cluster
+                        .endpoints()
+                        .iter()
+                        .map(|e| e.pool.open_connections())
+                        .sum(),
+                )),
+                UpstreamKind::Triple { .. } => None,
+            })
+            .collect();
+        if let Some(xds) = &self.xds {
+            for (name, view) in &xds.view().clusters {
+                if !view.speaks_triple() {
+                    let open = view
+                        .endpoints
+                        .iter()
+                        .flatten()
+                        .map(|e| e.pool.open_connections());
+                    out.push((name.clone(), open.sum()));
+                }
             }
         }
         out

@@ -86,21 +86,12 @@ async fn transcode(
     if let Err(e) = crate::proxy::admit(rt.limiter(&route.limit), &parts) {
         return fail(e, tags);
     }
-    let _permit = match route.upstream.breaker.request() {
-        Ok(p) => p,
-        Err(open) => {
-            let e = GatewayError::CircuitOpen(format!(
-                "the circuit breaker of cluster {:?} is open: {open}",
-                upstream.name
-            ));
-            return fail(e, tags);
-        }
-    };
     if parts.method != http::Method::POST {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "gRPC methods take POST",
+        return boxed(
+            GatewayError::MethodNotAllowed {
+                allowed: http::Method::POST,
+            }
+            .into_response(),
         );
     }
     let method = match method(rt, upstream, parts.uri.path(), timeout).await {
@@ -114,6 +105,18 @@ async fn transcode(
             &format!("{} streams; call it with a gRPC client", method.full_name()),
         );
     }
+    // Counted against the circuit breaker from here, once the call is known to go out (a
+    // descriptor lookup, even by reflection, is not a call on the cluster).
+    let _permit = match route.upstream.breaker.request() {
+        Ok(p) => p,
+        Err(open) => {
+            let e = GatewayError::CircuitOpen(format!(
+                "the circuit breaker of cluster {:?} is open: {open}",
+                upstream.name
+            ));
+            return fail(e, tags);
+        }
+    };
     let body = match Limited::new(body, rt.max_body_bytes).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {

@@ -454,9 +454,22 @@ fn build(
             .or_insert_with(|| Breaker::new(thresholds))
             .clone();
         breaker.set_limits(thresholds);
-        let outliers = cluster
-            .outlier_detection
-            .map(|config| Outliers::new(config, balancer.endpoints().len()));
+        let outliers = cluster.outlier_detection.map(|config| {
+            let outliers = Outliers::new(config, balancer.endpoints().len());
+            // Endpoints that carry on keep their record, matched by address.
+            if let Some((old_view, old)) = previous
+                .clusters
+                .get(name)
+                .and_then(|v| v.outliers.as_ref().map(|o| (v, o)))
+            {
+                let old_addresses = old_view.balancer.endpoints();
+                outliers.inherit(old, |i| {
+                    let address = &balancer.endpoints()[i].address;
+                    old_addresses.iter().position(|e| &e.address == address)
+                });
+            }
+            outliers
+        });
         clusters.insert(
             name.clone(),
             Arc::new(ClusterView {

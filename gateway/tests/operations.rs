@@ -388,6 +388,38 @@ async fn circuit_breaker_and_clusters() {
     );
     let (status, _) = send(gw, Method::GET, "/x", "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A reload with new thresholds: the same breaker (its counts go on) takes them.
+    let reloaded = gateway::config::from_figment(
+        Figment::new().merge(Yaml::string(
+            &yaml.replace("max_requests: 2", "max_requests: 5"),
+        )),
+        "test",
+    )
+    .expect("valid");
+    running.reload(reloaded).expect("reload");
+    let clusters: Json =
+        serde_json::from_str(&admin_get(admin, "/clusters").await.2).expect("json");
+    assert_eq!(
+        clusters["clusters"][0]["circuit_breaker"]["max_requests"],
+        5
+    );
+    // One that needs a restart is refused and changes nothing.
+    let moved = gateway::config::from_figment(
+        Figment::new().merge(Yaml::string(
+            &yaml.replace("admin: {address: '127.0.0.1:0'}", "admin: {address: ''}"),
+        )),
+        "test",
+    )
+    .expect("valid");
+    let err = running.reload(moved).expect_err("admin changed");
+    assert!(err.contains("admin changed"), "{err}");
+    let clusters: Json =
+        serde_json::from_str(&admin_get(admin, "/clusters").await.2).expect("json");
+    assert_eq!(
+        clusters["clusters"][0]["circuit_breaker"]["max_requests"],
+        5
+    );
     running.shutdown().await;
 }
 

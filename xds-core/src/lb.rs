@@ -337,6 +337,20 @@ impl Outliers {
         }
     }
 
+    /// Takes over what `from` knows of the endpoints that carry on: `old_index(i)` is endpoint
+    /// `i`'s index in `from`, if it was there. An update to a cluster's endpoints then neither
+    /// lets an ejected endpoint back early nor forgets a run of failures.
+    pub fn inherit(&self, from: &Outliers, old_index: impl Fn(usize) -> Option<usize>) {
+        let (Ok(mut hosts), Ok(old)) = (self.hosts.lock(), from.hosts.lock()) else {
+            return;
+        };
+        for (i, host) in hosts.iter_mut().enumerate() {
+            if let Some(record) = old_index(i).and_then(|j| old.get(j)) {
+                *host = record.clone();
+            }
+        }
+    }
+
     pub fn is_ejected(&self, index: usize, now: Instant) -> bool {
         self.hosts
             .lock()

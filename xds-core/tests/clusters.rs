@@ -398,3 +398,26 @@ fn outlier_detection_ejects_and_brings_back() {
     assert!(outliers.is_ejected(0, t1 + Duration::from_secs(59)));
     assert!(!outliers.is_ejected(0, t1 + Duration::from_secs(61)));
 }
+
+#[test]
+fn outlier_records_carry_over_to_a_new_endpoint_list() {
+    let config = OutlierDetection {
+        consecutive_5xx: 2,
+        interval: Duration::from_secs(10),
+        base_ejection_time: Duration::from_secs(30),
+        max_ejection_percent: 100,
+    };
+    let t0 = Instant::now();
+    let old = Outliers::new(config, 3);
+    old.record(1, false, t0);
+    old.record(1, false, t0); // ejected
+    old.record(2, false, t0); // one failure in a run
+                              // The update drops endpoint 0 and puts the others first, then adds one.
+    let new = Outliers::new(config, 3);
+    new.inherit(&old, |i| [Some(1), Some(2), None][i]);
+    assert!(new.is_ejected(0, t0), "still ejected after the update");
+    assert!(!new.is_ejected(1, t0));
+    new.record(1, false, t0);
+    assert!(new.is_ejected(1, t0), "its run of failures went on");
+    assert!(!new.is_ejected(2, t0), "a new endpoint starts clean");
+}

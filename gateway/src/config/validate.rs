@@ -158,6 +158,24 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     metadata(&config.metadata, &mut bad);
     xds(&config.xds, &mut bad);
 
+    let mut limit = |at: String, l: &super::RateLimit| {
+        if let Err(e) = crate::rate_limit::Limiter::new(l) {
+            bad(at, e);
+        }
+    };
+    if let Some(l) = &config.rate_limit {
+        limit("rate_limit".into(), l);
+    }
+    for (i, r) in config.routes.iter().enumerate() {
+        if let Some(l) = &r.rate_limit {
+            limit(format!("routes[{i}].rate_limit"), l);
+        }
+    }
+    for (i, r) in config.grpc_routes.iter().enumerate() {
+        if let Some(l) = &r.rate_limit {
+            limit(format!("grpc_routes[{i}].rate_limit"), l);
+        }
+    }
     if !(0.0..=1.0).contains(&config.tracing.sampling_ratio) {
         bad(
             "tracing.sampling_ratio".into(),

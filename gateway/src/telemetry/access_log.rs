@@ -8,6 +8,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
+use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -15,6 +16,9 @@ use crate::config::AccessLog;
 
 /// Lines queued before dropping starts.
 const QUEUE: usize = 16_384;
+/// Request-controlled fields (path, user agent, request id) are cut to this many bytes, so a
+/// full queue stays small (under ~50 MiB) whatever clients send.
+pub const MAX_FIELD: usize = 1024;
 
 /// One request, as logged. Field names are documented in docs/operations.md.
 #[derive(Debug, Serialize)]
@@ -48,11 +52,13 @@ pub struct Entry<'a> {
 #[derive(Debug, Clone)]
 pub struct AccessLogger {
     lines: mpsc::Sender<Vec<u8>>,
+    /// Lines lost: queue full, or the destination refused the write.
+    dropped: Counter,
 }
 
 impl AccessLogger {
     /// Opens the destination and starts the writer; `None` when access logs are off.
-    pub fn start(config: &AccessLog) -> Result<Option<AccessLogger>, String> {
+    pub fn start(config: &AccessLog, dropped: Counter) -> Result<Option<AccessLogger>, String> {
         if !config.enabled {
             return Ok(None);
         }
@@ -68,6 +74,7 @@ impl AccessLogger {
             )
         };
         let (lines, mut queue) = mpsc::channel::<Vec<u8>>(QUEUE);
+        let lost = dropped.clone();
         // A blocking thread: file writes block, and this keeps them off the runtime's workers.
         std::thread::Builder::new()
             .name("access-log".into())
@@ -75,30 +82,51 @@ impl AccessLogger {
                 let mut batch = Vec::with_capacity(64 << 10);
                 while let Some(line) = queue.blocking_recv() {
                     batch.extend_from_slice(&line);
+                    let mut count = 1;
                     while batch.len() < (64 << 10) {
                         match queue.try_recv() {
-                            Ok(more) => batch.extend_from_slice(&more),
+                            Ok(more) => {
+                                batch.extend_from_slice(&more);
+                                count += 1;
+                            }
                             Err(_) => break,
                         }
                     }
                     // Whole lines in one write: they never interleave with other output.
-                    let _ = out.write_all(&batch).and_then(|()| out.flush());
+                    if out.write_all(&batch).and_then(|()| out.flush()).is_err() {
+                        lost.inc_by(count);
+                    }
                     batch.clear();
                 }
             })
             .map_err(|e| format!("access log writer: {e}"))?;
-        Ok(Some(AccessLogger { lines }))
+        Ok(Some(AccessLogger { lines, dropped }))
     }
 
-    /// Queues a line; `false` if it was dropped.
-    pub fn log(&self, entry: &Entry<'_>) -> bool {
+    /// Queues a line (or counts it as dropped).
+    pub fn log(&self, entry: &Entry<'_>) {
         let mut line = Vec::with_capacity(320);
         if serde_json::to_writer(&mut line, entry).is_err() {
-            return false;
+            self.dropped.inc();
+            return;
         }
         line.push(b'\n');
-        self.lines.try_send(line).is_ok()
+        if self.lines.try_send(line).is_err() {
+            self.dropped.inc();
+        }
     }
+}
+
+/// `text` cut to at most [`MAX_FIELD`] bytes, on a character boundary.
+pub fn clip(text: &str) -> &str {
+    if text.len() <= MAX_FIELD {
+        return text;
+    }
+    let mut end = MAX_FIELD;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// RFC 3339 UTC with milliseconds, for log lines.
@@ -108,4 +136,18 @@ pub fn now_rfc3339() -> String {
         .unwrap_or(Duration::ZERO);
     let millis = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
     http_bridge::time::format_millis(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_fields_are_clipped_on_a_character_boundary() {
+        assert_eq!(clip("/short"), "/short");
+        let long = "é".repeat(MAX_FIELD); // 2 bytes each
+        let clipped = clip(&long);
+        assert!(clipped.len() <= MAX_FIELD && clipped.len() >= MAX_FIELD - 1);
+        assert!(clipped.chars().all(|c| c == 'é'));
+    }
 }

@@ -246,6 +246,17 @@ fn state(rt: &Runtime) -> Registry {
             .get_or_create(&EndpointLabels { cluster, endpoint })
             .set(i64::from(up));
     }
+    let connections = Family::<ClusterLabels, Gauge>::default();
+    for (name, open) in rt.open_connections() {
+        connections
+            .get_or_create(&Metrics::cluster(&name))
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "gateway_upstream_connections",
+        "Dubbo2 connections open to each cluster's endpoints",
+        connections,
+    );
     registry.register(
         "gateway_upstream_requests_in_flight",
         "Calls in flight to each cluster",

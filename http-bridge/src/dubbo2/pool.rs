@@ -151,6 +151,16 @@ impl EndpointPool {
         }
     }
 
+    /// Connections open now (for metrics).
+    pub fn open_connections(&self) -> usize {
+        self.lock()
+            .conns
+            .iter()
+            .flatten()
+            .filter(|c| c.is_open())
+            .count()
+    }
+
     fn connections(&self) -> Vec<Connection> {
         self.lock()
             .conns
