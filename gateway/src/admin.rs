@@ -131,6 +131,14 @@ fn clusters(rt: &Runtime) -> serde_json::Value {
                     })
                     .collect::<Vec<_>>(),
             ),
+            UpstreamKind::Http(cluster) => (
+                "http",
+                cluster
+                    .endpoints()
+                    .iter()
+                    .map(|e| json!({ "address": e.to_string() }))
+                    .collect(),
+            ),
             UpstreamKind::Triple { cluster, .. } => (
                 "tri",
                 cluster

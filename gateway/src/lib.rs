@@ -11,6 +11,7 @@
 //!   `/ready`, `/config_dump`, `/metadata`, `/openapi.json`.
 //! * [`xds`], [`xds_route`]: routes, clusters and endpoints from an xDS control plane, kept
 //!   ready for requests across updates.
+//! * [`http_proxy`]: plain HTTP proxied as it is to `http` clusters;
 //! * [`grpc_proxy`]: gRPC/Triple calls proxied as they are to gRPC clusters; [`transcode`]:
 //!   HTTP/JSON calls turned into unary gRPC calls by protobuf descriptors; [`triple_call`]:
 //!   HTTP/JSON routes onto Triple clusters without IDL (hessian2 wrappers, or JSON as is);
@@ -30,6 +31,7 @@ pub mod control_plane;
 pub mod demo;
 pub mod errors;
 pub mod grpc_proxy;
+pub mod http_proxy;
 pub mod metadata;
 pub mod openapi;
 pub mod pipeline;

@@ -64,6 +64,8 @@ pub async fn handle(rt: Arc<Runtime>, mut req: Request<Incoming>) -> Response<Bo
     });
     let mut response = if crate::grpc_proxy::is_grpc(&req) {
         crate::grpc_proxy::handle(&rt, req).await
+    } else if let Some(route) = crate::http_proxy::target(&rt, &req) {
+        crate::http_proxy::handle(&rt, req, route).await
     } else if let Some(route) = crate::transcode::target(&rt, &req) {
         crate::transcode::handle(&rt, req, route).await
     } else {

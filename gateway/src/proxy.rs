@@ -388,6 +388,15 @@ async fn invoke(
             kind: UpstreamKind::Dubbo2(cluster),
             ..
         }) => connect(cluster, breaker).await?,
+        // Validation keeps HTTP/JSON routes off http clusters.
+        Upstream::Static(UpstreamCluster {
+            kind: UpstreamKind::Http(_),
+            ..
+        }) => {
+            return Err(GatewayError::NotFound(
+                "an http cluster is reached through http_routes".into(),
+            ))
+        }
         Upstream::Xds(cluster, hash) => connect_xds(rt, cluster, *hash).await?,
     };
     tags.endpoint = Some(endpoint.pool.addr());

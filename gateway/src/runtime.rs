@@ -15,6 +15,7 @@ use http_bridge::types::{TypeRef, TypeRegistry};
 
 use crate::breaker::Breaker;
 use crate::config::{self, validate::resolve, Config};
+use crate::http_proxy::HttpCluster;
 use crate::metadata::Typing;
 use crate::rate_limit::Limiter;
 use crate::telemetry::access_log::AccessLogger;
@@ -39,6 +40,8 @@ pub struct Runtime {
     pub xds: Option<Arc<crate::xds::XdsRouting>>,
     /// gRPC routes by path prefix, in configuration order.
     pub grpc_routes: Vec<GrpcRoute>,
+    /// HTTP proxying routes by path prefix, in configuration order.
+    pub http_routes: Vec<HttpRoute>,
     /// Protobuf descriptors for HTTP/JSON → gRPC, when descriptor sets are configured.
     pub descriptors: Option<prost_reflect::DescriptorPool>,
     /// Descriptors learnt by server reflection, by cluster name.
@@ -50,6 +53,18 @@ pub struct Runtime {
     pub tracing: Option<Arc<Tracing>>,
     /// The top-level rate limit: routes without their own, xDS routes, gRPC routes.
     pub default_limit: Option<Arc<Limiter>>,
+}
+
+/// An HTTP proxying route, compiled.
+#[derive(Debug)]
+pub struct HttpRoute {
+    pub prefix: String,
+    pub cluster: Arc<HttpCluster>,
+    pub upstream: Arc<UpstreamCluster>,
+    /// Time allowed for the upstream's response head.
+    pub timeout: Duration,
+    pub limit: RouteLimit,
+    pub label: Arc<str>,
 }
 
 /// A gRPC route, compiled.
@@ -115,6 +130,7 @@ pub enum UpstreamKind {
         cluster: Arc<TripleCluster>,
         serialization: config::Serialization,
     },
+    Http(Arc<HttpCluster>),
 }
 
 impl UpstreamCluster {
@@ -122,6 +138,7 @@ impl UpstreamCluster {
         match &self.kind {
             UpstreamKind::Dubbo2(c) => &c.name,
             UpstreamKind::Triple { cluster, .. } => &cluster.name,
+            UpstreamKind::Http(cluster) => &cluster.name,
         }
     }
 }
@@ -223,7 +240,7 @@ impl Runtime {
                     .values()
                     .filter_map(|c| match &c.kind {
                         UpstreamKind::Dubbo2(cluster) => Some(cluster.endpoints()),
-                        UpstreamKind::Triple { .. } => None,
+                        UpstreamKind::Triple { .. } | UpstreamKind::Http(_) => None,
                     })
                     .flatten()
                     .map(|e| (e.pool.addr(), Arc::clone(&e.pool)))
@@ -261,6 +278,22 @@ impl Runtime {
                     Ok((resolve(e.address())?, identity))
                 })
                 .collect::<Result<Vec<_>, String>>()?;
+            if c.protocol == config::ClusterProtocol::Http {
+                let addrs = endpoints.into_iter().map(|(addr, _)| addr).collect();
+                let http = Arc::new(HttpCluster::new(
+                    &c.name,
+                    addrs,
+                    Duration::from_millis(c.connect_timeout_ms),
+                ));
+                let upstream = UpstreamCluster {
+                    kind: UpstreamKind::Http(http),
+                    timeout: Duration::from_millis(c.timeout_ms),
+                    label: Arc::from(c.name.as_str()),
+                    breaker: breaker(c),
+                };
+                clusters.insert(c.name.clone(), Arc::new(upstream));
+                continue;
+            }
             if c.protocol == config::ClusterProtocol::Grpc {
                 let endpoints = endpoints
                     .into_iter()
@@ -389,7 +422,11 @@ impl Runtime {
         // Every application the clusters' endpoints name is reachable at
         // `POST /{application}/{interface}/{method}` without a route written for it; routes in
         // the config come first.
-        for c in &config.clusters {
+        for c in config
+            .clusters
+            .iter()
+            .filter(|c| c.protocol != config::ClusterProtocol::Http)
+        {
             for e in &c.endpoints {
                 let Some(application) = e.identity(c).0 else {
                     continue;
@@ -479,8 +516,29 @@ impl Runtime {
                 )
             })
             .collect::<Result<_, String>>()?;
+        let http_routes: Vec<HttpRoute> = config
+            .http_routes
+            .iter()
+            .filter_map(|r| {
+                let upstream = clusters.get(&r.cluster)?;
+                let UpstreamKind::Http(cluster) = &upstream.kind else {
+                    return None;
+                };
+                Some(
+                    RouteLimit::compile(r.rate_limit.as_ref()).map(|limit| HttpRoute {
+                        prefix: r.prefix.clone(),
+                        cluster: Arc::clone(cluster),
+                        upstream: Arc::clone(upstream),
+                        timeout: Duration::from_millis(r.timeout_ms),
+                        limit,
+                        label: Arc::from(r.prefix.as_str()),
+                    }),
+                )
+            })
+            .collect::<Result<_, String>>()?;
         Ok(Runtime {
             routes,
+            http_routes,
             clusters,
             services,
             registry,
@@ -558,7 +616,7 @@ impl Runtime {
                         .map(|e| e.pool.open_connections())
                         .sum(),
                 )),
-                UpstreamKind::Triple { .. } => None,
+                UpstreamKind::Triple { .. } | UpstreamKind::Http(_) => None,
             })
             .collect();
         if let Some(xds) = &self.xds {
@@ -589,6 +647,11 @@ impl Runtime {
                 UpstreamKind::Triple { cluster, .. } => {
                     for e in cluster.endpoints() {
                         out.push((name.clone(), e.addr.to_string(), true));
+                    }
+                }
+                UpstreamKind::Http(cluster) => {
+                    for e in cluster.endpoints() {
+                        out.push((name.clone(), e.to_string(), true));
                     }
                 }
             }

@@ -103,7 +103,7 @@ fn write_atomically(path: &std::path::Path, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_under_load_fail_nothing() {
-    let Some(wrk) = testkit::peers::require("wrk", which("wrk")) else {
+    let Some(wrk) = testkit::peers::require("wrk", testkit::peers::which("wrk")) else {
         return;
     };
     let a = rust_provider(DemoService::named("a")).await;
@@ -197,12 +197,4 @@ async fn reloads_under_load_fail_nothing() {
     assert_eq!(whoami(gw.http).await, json!("b"));
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
 }

@@ -14,14 +14,6 @@ use testkit::demo::DemoService;
 
 use common::{rust_provider, SERVICE};
 
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
-}
-
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .current_dir(dir)
@@ -131,8 +123,8 @@ fn curl(url: &str, ca: &Path, version: &str) -> (i32, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_alpn_and_certificate_reload() {
     let (Some(_), Some(_)) = (
-        testkit::peers::require("openssl", which("openssl")),
-        testkit::peers::require("curl", which("curl")),
+        testkit::peers::require("openssl", testkit::peers::which("openssl")),
+        testkit::peers::require("curl", testkit::peers::which("curl")),
     ) else {
         return;
     };

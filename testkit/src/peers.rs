@@ -41,6 +41,15 @@ pub fn node_dir() -> Option<PathBuf> {
     (installed && node).then_some(dir)
 }
 
+/// A program on the `PATH` (wrk, curl, openssl, …).
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
 /// The Python interpreter of `peers/python/.venv` when `dubbo_ssl` is installed there.
 pub fn python() -> Option<PathBuf> {
     python_with("dubbo_ssl")

@@ -29,6 +29,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// gRPC calls (content type `application/grpc*`) by path prefix, to gRPC clusters.
     pub grpc_routes: Vec<GrpcRoute>,
+    /// Plain HTTP proxying by path prefix, to `http` clusters.
+    pub http_routes: Vec<HttpRoute>,
     /// Protobuf descriptor sets (`protoc --include_imports --descriptor_set_out`): with them,
     /// HTTP/JSON calls on a gRPC route's paths are transcoded to gRPC.
     pub descriptor_sets: Vec<String>,
@@ -61,6 +63,7 @@ impl Default for Config {
             clusters: Vec::new(),
             routes: Vec::new(),
             grpc_routes: Vec::new(),
+            http_routes: Vec::new(),
             descriptor_sets: Vec::new(),
             services: Vec::new(),
             types: Vec::new(),
@@ -306,6 +309,8 @@ pub enum ClusterProtocol {
     Dubbo,
     #[serde(alias = "tri", alias = "triple")]
     Grpc,
+    /// Plain HTTP/1.1 upstreams, proxied as they are (`http_routes`).
+    Http,
 }
 
 /// A gRPC route: calls whose path starts with `prefix` (e.g. `/greeter.Greeter/`) go to
@@ -319,6 +324,20 @@ pub struct GrpcRoute {
     #[serde(default = "defaults::timeout_ms")]
     pub timeout_ms: u64,
     /// This route's rate limit instead of the top-level default.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Plain HTTP proxying: requests whose path starts with `prefix` go to `cluster` (protocol
+/// `http`) as they are.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRoute {
+    pub prefix: String,
+    pub cluster: String,
+    /// Time allowed for the upstream's response head.
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u64,
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
 }

@@ -208,6 +208,42 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     };
     for (i, r) in config.routes.iter().enumerate() {
         route(&format!("routes[{i}]"), r, &clusters, &mut bad);
+        if protocol(&r.cluster) == Some(super::ClusterProtocol::Http) {
+            bad(
+                format!("routes[{i}].cluster"),
+                format!(
+                    "{:?} is an http cluster: proxy to it with http_routes",
+                    r.cluster
+                ),
+            );
+        }
+    }
+    for (i, r) in config.http_routes.iter().enumerate() {
+        if !r.prefix.starts_with('/') {
+            bad(
+                format!("http_routes[{i}].prefix"),
+                "must start with '/'".into(),
+            );
+        }
+        match protocol(&r.cluster) {
+            None => bad(
+                format!("http_routes[{i}].cluster"),
+                format!("no cluster is named {:?}", r.cluster),
+            ),
+            Some(super::ClusterProtocol::Http) => {}
+            Some(_) => bad(
+                format!("http_routes[{i}].cluster"),
+                format!(
+                    "{:?} is not an http cluster; give it `protocol: http`",
+                    r.cluster
+                ),
+            ),
+        }
+        if let Some(l) = &r.rate_limit {
+            if let Err(e) = crate::rate_limit::Limiter::new(l) {
+                bad(format!("http_routes[{i}].rate_limit"), e);
+            }
+        }
     }
     for (i, file) in config.descriptor_sets.iter().enumerate() {
         if let Err(e) = crate::transcode::load(std::slice::from_ref(file)) {
@@ -226,10 +262,10 @@ pub fn validate(config: &Config) -> Vec<Problem> {
                 format!("grpc_routes[{i}].cluster"),
                 format!("no cluster is named {:?}", r.cluster),
             ),
-            Some(super::ClusterProtocol::Dubbo) => bad(
+            Some(super::ClusterProtocol::Dubbo | super::ClusterProtocol::Http) => bad(
                 format!("grpc_routes[{i}].cluster"),
                 format!(
-                    "{:?} is a Dubbo cluster; give it `protocol: grpc`",
+                    "{:?} is not a gRPC cluster; give it `protocol: grpc`",
                     r.cluster
                 ),
             ),
