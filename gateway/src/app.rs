@@ -128,9 +128,11 @@ pub async fn start(config: Config) -> Result<Running, String> {
         }));
     }
     let mut listeners = Vec::new();
+    let workers = match runtime.config.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
     for l in &runtime.config.listeners {
-        let listener = bind(&l.address).await?;
-        listeners.push(listener.local_addr().map_err(|e| e.to_string())?);
         let current = Arc::clone(&current);
         let handler: Handler =
             Arc::new(move |req| Box::pin(crate::pipeline::handle(current.load_full(), req)));
@@ -147,7 +149,11 @@ pub async fn start(config: Config) -> Result<Running, String> {
             }
             None => None,
         };
-        tasks.push(spawn(listener, handler, &limits, tls, &stop));
+        let addr = resolve(&l.address)?;
+        let (bound, served) =
+            crate::workers::serve_on_workers(addr, workers, handler, &limits, tls, &stop).await?;
+        listeners.push(bound);
+        tasks.push(served);
     }
     let mut admin_addr = None;
     if !runtime.config.admin.address.is_empty() {
@@ -177,6 +183,7 @@ fn reload(old: &Runtime, config: Config) -> Result<Runtime, String> {
     let before = &old.config;
     let fixed = [
         ("listeners", before.listeners != config.listeners),
+        ("workers", before.workers != config.workers),
         ("admin", before.admin != config.admin),
         (
             "limits.max_header_bytes",

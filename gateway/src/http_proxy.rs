@@ -29,23 +29,38 @@ pub struct HttpCluster {
     pub name: String,
     endpoints: Vec<SocketAddr>,
     next: AtomicUsize,
-    client: Client<HttpConnector, Body>,
+    /// One pool per worker thread (and one for the rest): a worker's requests use connections
+    /// its own event loop drives.
+    clients: Vec<Client<HttpConnector, Body>>,
 }
 
 impl HttpCluster {
-    pub fn new(name: &str, endpoints: Vec<SocketAddr>, connect_timeout: Duration) -> HttpCluster {
+    pub fn new(
+        name: &str,
+        endpoints: Vec<SocketAddr>,
+        connect_timeout: Duration,
+        workers: usize,
+    ) -> HttpCluster {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(connect_timeout));
+        let client = || {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(1024)
+                .build(connector.clone())
+        };
         HttpCluster {
             name: name.to_owned(),
             endpoints,
             next: AtomicUsize::new(0),
-            client: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(60))
-                .pool_max_idle_per_host(1024)
-                .build(connector),
+            clients: (0..=workers).map(|_| client()).collect(),
         }
+    }
+
+    /// The calling worker's client.
+    fn client(&self) -> &Client<HttpConnector, Body> {
+        &self.clients[crate::workers::id() % self.clients.len()]
     }
 
     pub fn endpoints(&self) -> &[SocketAddr] {
@@ -161,7 +176,7 @@ async fn forward(
         tracing.inject_headers(cx, &mut parts.headers);
     }
     let request = Request::from_parts(parts, body.boxed());
-    let sent = tokio::time::timeout(route.timeout, route.cluster.client.request(request)).await;
+    let sent = tokio::time::timeout(route.timeout, route.cluster.client().request(request)).await;
     let outcome = match sent {
         Err(_) => Err(GatewayError::Timeout(format!(
             "the upstream did not answer within {:?}",

@@ -19,6 +19,7 @@
 //! * [`pipeline`]: every request — dispatch, then [`telemetry`] (Prometheus metrics, access
 //!   logs); [`rate_limit`]: governor token buckets per route and client key; [`breaker`]:
 //!   circuit breaking per cluster.
+//! * [`workers`]: thread-per-core serving (one event loop per worker thread, `SO_REUSEPORT`).
 //! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo;
 //!   [`control_plane`]: the file-driven xDS control plane (`gateway control-plane`).
 #![forbid(unsafe_code)]
@@ -44,5 +45,6 @@ pub mod telemetry;
 pub mod tls;
 pub mod transcode;
 pub mod triple_call;
+pub mod workers;
 pub mod xds;
 pub mod xds_route;

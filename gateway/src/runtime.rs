@@ -231,6 +231,10 @@ impl Runtime {
             access_log,
             tracing,
         } = shared;
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
         // A reload keeps what still fits: connection pools by (address, settings), so calls
         // in flight keep their connections and new calls need no reconnect; circuit breakers
         // by cluster name, so calls in flight stay counted.
@@ -284,6 +288,7 @@ impl Runtime {
                     &c.name,
                     addrs,
                     Duration::from_millis(c.connect_timeout_ms),
+                    workers,
                 ));
                 let upstream = UpstreamCluster {
                     kind: UpstreamKind::Http(http),

@@ -20,6 +20,8 @@ pub use validate::{validate, Problem};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listeners: Vec<Listener>,
+    /// Threads serving the listeners, each with its own event loop (0: one per CPU).
+    pub workers: usize,
     pub admin: Admin,
     pub limits: Limits,
     pub json: JsonConfig,
@@ -47,6 +49,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            workers: 0,
             listeners: vec![Listener {
                 name: "http".into(),
                 address: "0.0.0.0:8080".into(),

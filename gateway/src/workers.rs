@@ -1,0 +1,113 @@
+//! Thread-per-core serving, as nginx and Envoy do it: each listener is served by `workers`
+//! threads, each running its own single-threaded Tokio runtime on its own `SO_REUSEPORT`
+//! socket, so the kernel spreads connections over them. A request, the upstream connection it
+//! uses and their wakeups stay on one thread: no work stealing, no cross-thread wakeups on the
+//! hot path. Upstream clients that pool connections keep one pool per worker (see
+//! [`id`]). The admin API, the metadata API and xDS stay on the main runtime.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpSocket;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Limits;
+use crate::server::{serve, Handler};
+
+thread_local! {
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// This thread's worker number: 1..=workers on worker threads, 0 elsewhere.
+pub fn id() -> usize {
+    WORKER.with(Cell::get)
+}
+
+/// A socket bound to `addr` that other sockets may bind too (`SO_REUSEPORT`).
+fn reuseport_socket(addr: SocketAddr) -> Result<TcpSocket, String> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| e.to_string())?;
+    socket.set_reuseaddr(true).map_err(|e| e.to_string())?;
+    #[cfg(unix)]
+    socket.set_reuseport(true).map_err(|e| e.to_string())?;
+    socket.set_nodelay(true).map_err(|e| e.to_string())?;
+    socket
+        .bind(addr)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    Ok(socket)
+}
+
+/// Serves `addr` on `workers` threads until `stop` turns true; returns, once every worker
+/// listens, the bound address (port 0 resolved) and a task that ends once every worker has
+/// drained and stopped.
+pub async fn serve_on_workers(
+    addr: SocketAddr,
+    workers: usize,
+    handler: Handler,
+    limits: &Limits,
+    tls: Option<Arc<crate::tls::Certificates>>,
+    stop: &watch::Sender<bool>,
+) -> Result<(SocketAddr, JoinHandle<()>), String> {
+    let first = reuseport_socket(addr)?;
+    let bound = first.local_addr().map_err(|e| e.to_string())?;
+    let mut sockets = vec![first];
+    for _ in 1..workers.max(1) {
+        sockets.push(reuseport_socket(bound)?);
+    }
+    let drain = std::time::Duration::from_millis(limits.drain_timeout_ms);
+    let max_header_bytes = limits.max_header_bytes;
+    let mut done = Vec::new();
+    let mut listening = Vec::new();
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let (ready, is_ready) = tokio::sync::oneshot::channel::<Result<(), String>>();
+        listening.push(is_ready);
+        let (handler, tls) = (Arc::clone(&handler), tls.clone());
+        let mut stopped = stop.subscribe();
+        let (finished, wait) = tokio::sync::oneshot::channel::<()>();
+        done.push(wait);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("worker runtime: {e}"))?;
+        std::thread::Builder::new()
+            .name(format!("worker-{}", i + 1))
+            .spawn(move || {
+                WORKER.with(|w| w.set(i + 1));
+                runtime.block_on(async move {
+                    let listener = match socket.listen(4096) {
+                        Ok(l) => {
+                            let _ = ready.send(Ok(()));
+                            l
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(format!("cannot listen on {bound}: {e}")));
+                            return;
+                        }
+                    };
+                    let shutdown = async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    };
+                    serve(listener, handler, max_header_bytes, drain, tls, shutdown).await;
+                });
+                let _ = finished.send(());
+            })
+            .map_err(|e| format!("worker thread: {e}"))?;
+    }
+    for is_ready in listening {
+        is_ready
+            .await
+            .map_err(|_| "a worker thread ended before listening".to_owned())??;
+    }
+    let all = tokio::spawn(async move {
+        for wait in done {
+            let _ = wait.await;
+        }
+    });
+    Ok((bound, all))
+}
