@@ -28,6 +28,8 @@ use crate::telemetry::{RemoteAddr, Tags};
 pub struct HttpCluster {
     pub name: String,
     endpoints: Vec<SocketAddr>,
+    /// Each endpoint as a URI authority, parsed once.
+    authorities: Vec<http::uri::Authority>,
     next: AtomicUsize,
     /// One pool per worker thread (and one for the rest): a worker's requests use connections
     /// its own event loop drives.
@@ -50,8 +52,13 @@ impl HttpCluster {
                 .pool_max_idle_per_host(1024)
                 .build(connector.clone())
         };
+        let authorities = endpoints
+            .iter()
+            .filter_map(|e| e.to_string().parse().ok())
+            .collect();
         HttpCluster {
             name: name.to_owned(),
+            authorities,
             endpoints,
             next: AtomicUsize::new(0),
             clients: (0..=workers).map(|_| client()).collect(),
@@ -67,9 +74,12 @@ impl HttpCluster {
         &self.endpoints
     }
 
-    fn pick(&self) -> Option<SocketAddr> {
-        let n = self.endpoints.len();
-        (n > 0).then(|| self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % n])
+    fn pick(&self) -> Option<(SocketAddr, &http::uri::Authority)> {
+        let n = self.endpoints.len().min(self.authorities.len());
+        (n > 0).then(|| {
+            let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
+            (self.endpoints[i], &self.authorities[i])
+        })
     }
 }
 
@@ -123,25 +133,36 @@ async fn forward(
             route.cluster.name
         ))
     })?;
-    let addr = route.cluster.pick().ok_or_else(|| {
+    let (addr, authority) = route.cluster.pick().ok_or_else(|| {
         GatewayError::Unavailable(format!("cluster {:?} has no endpoints", route.cluster.name))
     })?;
     tags.endpoint = Some(addr);
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = format!("http://{addr}{path_and_query}")
-        .parse()
+    // The URI from parts already parsed: no text round trip per request.
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(http::uri::Scheme::HTTP);
+    uri.authority = Some(authority.clone());
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    parts.uri = http::Uri::from_parts(uri)
         .map_err(|e| GatewayError::BadRequest(format!("the path cannot be forwarded: {e}")))?;
     // Headers the Connection header names are hop-by-hop too.
-    let named: Vec<HeaderName> = parts
-        .headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        parts.headers.remove(name);
+    if parts.headers.contains_key(http::header::CONNECTION) {
+        let named: Vec<HeaderName> = parts
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            parts.headers.remove(name);
+        }
     }
     for name in HOP_BY_HOP {
         parts.headers.remove(name);
