@@ -34,8 +34,9 @@ PY = os.path.join(ROOT, "peers", "python", ".venv", "bin", "python")
 WORKERS = 2
 TICK = os.sysconf("SC_CLK_TCK")
 
-SECS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-CONC = int(sys.argv[2]) if len(sys.argv) > 2 else 32
+NUMBERS = [a for a in sys.argv[1:] if a.isdigit()]
+SECS = int(NUMBERS[0]) if NUMBERS else 10
+CONC = int(NUMBERS[1]) if len(NUMBERS) > 1 else 32
 WORK = tempfile.mkdtemp(prefix="bench-suite-")
 PROCS = []
 
@@ -396,8 +397,15 @@ def table(title, rows, anchor):
 
 def svg(scenarios):
     """Grouped bars of req/s per scenario (p99 in ms written on each bar)."""
-    colors = ["#2b6cb0", "#c05621", "#2f855a", "#718096"]
-    width, height, left, top, bottom = 900, 360, 60, 40, 90
+    def color(name):
+        if name.startswith("gateway"):
+            return "#2b6cb0"
+        if name.startswith("Envoy"):
+            return "#c05621"
+        if name.startswith("nginx"):
+            return "#2f855a"
+        return "#a0aec0"  # ceilings and direct clients
+    width, height, left, top, bottom = 900, 380, 60, 40, 110
     groups = [(title, rows) for title, rows in scenarios]
     top_rps = max(r["rps"] for _, rows in groups for r in rows.values())
     gw = (width - left - 20) / len(groups)
@@ -411,11 +419,16 @@ def svg(scenarios):
             h = r["rps"] / top_rps * plot_h
             x = x0 + 10 + i * bw
             y = top + plot_h - h
-            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw - 4:.1f}" height="{h:.1f}" fill="{colors[i % 4]}"><title>{name}: {r["rps"]:,.0f} req/s, p99 {r["p99"]:.2f} ms</title></rect>')
+            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bw - 4:.1f}" height="{h:.1f}" fill="{color(name)}"><title>{name}: {r["rps"]:,.0f} req/s, p99 {r["p99"]:.2f} ms</title></rect>')
             out.append(f'<text x="{x + (bw - 4) / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle">{r["p99"]:.2f}</text>')
             out.append(f'<text x="{x + (bw - 4) / 2:.1f}" y="{top + plot_h + 12 + (i % 2) * 12:.1f}" text-anchor="middle" font-size="9">{name.split(" (")[0][:18]}</text>')
-        out.append(f'<text x="{x0 + gw / 2:.1f}" y="{height - 30}" text-anchor="middle" font-weight="bold">{title}</text>')
+        out.append(f'<text x="{x0 + gw / 2:.1f}" y="{height - 45}" text-anchor="middle" font-weight="bold">{title}</text>')
     out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 20}" y2="{top + plot_h}" stroke="black"/>')
+    for i, (label, sample) in enumerate([("gateway", "gateway"), ("Envoy 1.40", "Envoy"), ("nginx 1.22", "nginx"),
+                                          ("backend alone / direct client", "ceiling")]):
+        x = left + i * 190
+        out.append(f'<rect x="{x}" y="{height - 16}" width="10" height="10" fill="{color(sample)}"/>')
+        out.append(f'<text x="{x + 14}" y="{height - 7}">{label}</text>')
     out.append(f'<text x="5" y="{top + 10}">{top_rps:,.0f}</text><text x="5" y="{top + plot_h}">0</text>')
     out.append("</svg>")
     return "\n".join(out)
@@ -456,9 +469,17 @@ def main():
     block = f"{begin}\n{report}\n{end}"
     text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S) if begin in text else text + "\n" + block + "\n"
     open(doc, "w").write(text)
-    open(os.path.join(ROOT, "docs", "bench-suite.svg"), "w").write(
-        svg([("1 JSON->Dubbo2", s1), ("2 HTTP proxy", s2), ("3 JSON->gRPC", s3), ("4 gRPC proxy", s4)]))
+    plotted = [("1 JSON->Dubbo2", s1), ("2 HTTP proxy", s2), ("3 JSON->gRPC", s3), ("4 gRPC proxy", s4)]
+    json.dump({"secs": SECS, "conc": CONC, "scenarios": plotted},
+              open(os.path.join(ROOT, "docs", "bench-suite.json"), "w"), indent=1)
+    open(os.path.join(ROOT, "docs", "bench-suite.svg"), "w").write(svg(plotted))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--plot"]:
+        # Redraw docs/bench-suite.svg from the last run's docs/bench-suite.json.
+        saved = json.load(open(os.path.join(ROOT, "docs", "bench-suite.json")))
+        SECS, CONC = saved["secs"], saved["conc"]
+        open(os.path.join(ROOT, "docs", "bench-suite.svg"), "w").write(svg(saved["scenarios"]))
+    else:
+        main()
