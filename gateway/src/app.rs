@@ -128,6 +128,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         }));
     }
     let mut listeners = Vec::new();
+    let group = Arc::new(crate::workers::Workers::default());
     let workers = match runtime.config.workers {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
@@ -151,7 +152,8 @@ pub async fn start(config: Config) -> Result<Running, String> {
         };
         let addr = resolve(&l.address)?;
         let (bound, served) =
-            crate::workers::serve_on_workers(addr, workers, handler, &limits, tls, &stop).await?;
+            crate::workers::serve_on_workers(&group, addr, workers, handler, &limits, tls, &stop)
+                .await?;
         listeners.push(bound);
         tasks.push(served);
     }

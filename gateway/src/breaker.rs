@@ -125,6 +125,43 @@ impl Breaker {
     }
 }
 
+/// A response body that keeps a call's permit until the body ends (or is dropped): a stream
+/// or a long download counts as in flight while it lasts.
+#[derive(Debug)]
+pub struct Held<B> {
+    inner: B,
+    _permit: Permit,
+}
+
+impl<B> Held<B> {
+    pub fn new(inner: B, permit: Permit) -> Self {
+        Held {
+            inner,
+            _permit: permit,
+        }
+    }
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for Held<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -5,9 +5,7 @@
 //! response with `grpc-status` and `grpc-message`.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
@@ -16,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
-use crate::breaker::{Breaker, Permit};
+use crate::breaker::{Breaker, Held};
 use crate::errors::GatewayError;
 use crate::runtime::Runtime;
 use crate::server::Body;
@@ -158,12 +156,7 @@ async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Respons
         crate::proxy::record(rt, cluster, endpoint, sent.is_ok());
     }
     match sent {
-        Ok(response) => response.map(|body| {
-            BodyExt::boxed(Held {
-                inner: body,
-                _permit: permit,
-            })
-        }),
+        Ok(response) => response.map(|body| BodyExt::boxed(Held::new(body, permit))),
         Err(e) => {
             let e = GatewayError::Unavailable(format!(
                 "cluster {:?} endpoint {addr} is unreachable: {e}",
@@ -184,32 +177,6 @@ struct Target {
         Arc<crate::xds::ClusterView>,
         Arc<http_bridge::dubbo2::Endpoint>,
     )>,
-}
-
-/// A response body that keeps the call's circuit-breaker permit until it ends.
-struct Held<B> {
-    inner: B,
-    _permit: Permit,
-}
-
-impl<B: hyper::body::Body + Unpin> hyper::body::Body for Held<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// The target of a gRPC call routed by xDS, or the gRPC status (and message) to answer.

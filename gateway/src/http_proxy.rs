@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::breaker::Held;
 use crate::errors::GatewayError;
 use crate::runtime::{HttpRoute, Runtime};
 use crate::server::{boxed, Body};
@@ -28,6 +29,7 @@ use crate::telemetry::{RemoteAddr, Tags};
 pub struct HttpCluster {
     pub name: String,
     endpoints: Vec<SocketAddr>,
+    connect_timeout: Duration,
     /// Each endpoint as a URI authority, parsed once.
     authorities: Vec<http::uri::Authority>,
     next: AtomicUsize,
@@ -48,6 +50,8 @@ impl HttpCluster {
         connector.set_connect_timeout(Some(connect_timeout));
         let client = || {
             Client::builder(TokioExecutor::new())
+                // The timer is what makes idle connections actually close after the timeout.
+                .pool_timer(hyper_util::rt::TokioTimer::new())
                 .pool_idle_timeout(Duration::from_secs(60))
                 .pool_max_idle_per_host(1024)
                 .build(connector.clone())
@@ -58,6 +62,7 @@ impl HttpCluster {
             .collect();
         HttpCluster {
             name: name.to_owned(),
+            connect_timeout,
             authorities,
             endpoints,
             next: AtomicUsize::new(0),
@@ -68,6 +73,18 @@ impl HttpCluster {
     /// The calling worker's client.
     fn client(&self) -> &Client<HttpConnector, Body> {
         &self.clients[crate::workers::id() % self.clients.len()]
+    }
+
+    /// Whether a configuration asks for exactly this cluster (then a reload keeps it).
+    pub fn same_as(
+        &self,
+        endpoints: &[SocketAddr],
+        connect_timeout: Duration,
+        workers: usize,
+    ) -> bool {
+        self.endpoints == endpoints
+            && self.connect_timeout == connect_timeout
+            && self.clients.len() == workers + 1
     }
 
     pub fn endpoints(&self) -> &[SocketAddr] {
@@ -126,8 +143,15 @@ async fn forward(
     tags: &mut Tags,
 ) -> Result<Response<Body>, GatewayError> {
     let (mut parts, body) = req.into_parts();
+    // A prefix must not be escaped: `/public/../admin` would match `/public/` here and be
+    // served as `/admin` by an upstream that normalises the path.
+    if has_dot_segments(parts.uri.path()) {
+        return Err(GatewayError::BadRequest(
+            "the path has `.` or `..` segments; send it normalised".into(),
+        ));
+    }
     crate::proxy::admit(rt.limiter(&route.limit), &parts)?;
-    let _permit = route.upstream.breaker.request().map_err(|open| {
+    let permit = route.upstream.breaker.request().map_err(|open| {
         GatewayError::CircuitOpen(format!(
             "the circuit breaker of cluster {:?} is open: {open}",
             route.cluster.name
@@ -137,6 +161,17 @@ async fn forward(
         GatewayError::Unavailable(format!("cluster {:?} has no endpoints", route.cluster.name))
     })?;
     tags.endpoint = Some(addr);
+    // HTTP/2 callers send the authority as `:authority`; the HTTP/1.1 upstream gets it as Host
+    // (RFC 9113 §8.3.1), not the upstream's own address.
+    if !parts.headers.contains_key(http::header::HOST) {
+        if let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            parts.headers.insert(http::header::HOST, v);
+        }
+    }
     // The URI from parts already parsed: no text round trip per request.
     let mut uri = http::uri::Parts::default();
     uri.scheme = Some(http::uri::Scheme::HTTP);
@@ -217,8 +252,35 @@ async fn forward(
         Tracing::finish_upstream(cx, outcome.as_ref().err().map(|e| e.to_string()).as_deref());
     }
     let mut response = outcome?;
-    for name in HOP_BY_HOP {
-        response.headers_mut().remove(name);
+    drop_hop_by_hop(response.headers_mut());
+    // The permit goes with the body: a long download counts as in flight while it lasts.
+    Ok(response.map(|body| BodyExt::boxed(Held::new(body, permit))))
+}
+
+/// Removes the hop-by-hop headers, and those the Connection header names.
+fn drop_hop_by_hop(headers: &mut http::HeaderMap) {
+    if headers.contains_key(http::header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
-    Ok(response.map(BodyExt::boxed))
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Whether a path has `.` or `..` segments, plainly or percent-encoded.
+fn has_dot_segments(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let lower = segment.to_ascii_lowercase();
+        let decoded = lower.replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
 }

@@ -283,13 +283,23 @@ impl Runtime {
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             if c.protocol == config::ClusterProtocol::Http {
-                let addrs = endpoints.into_iter().map(|(addr, _)| addr).collect();
-                let http = Arc::new(HttpCluster::new(
-                    &c.name,
-                    addrs,
-                    Duration::from_millis(c.connect_timeout_ms),
-                    workers,
-                ));
+                let addrs: Vec<SocketAddr> = endpoints.into_iter().map(|(addr, _)| addr).collect();
+                let connect_timeout = Duration::from_millis(c.connect_timeout_ms);
+                // Unchanged across a reload: the same cluster, its pools and connections.
+                let kept =
+                    previous
+                        .and_then(|p| p.clusters.get(&c.name))
+                        .and_then(|old| match &old.kind {
+                            UpstreamKind::Http(h)
+                                if h.same_as(&addrs, connect_timeout, workers) =>
+                            {
+                                Some(Arc::clone(h))
+                            }
+                            _ => None,
+                        });
+                let http = kept.unwrap_or_else(|| {
+                    Arc::new(HttpCluster::new(&c.name, addrs, connect_timeout, workers))
+                });
                 let upstream = UpstreamCluster {
                     kind: UpstreamKind::Http(http),
                     timeout: Duration::from_millis(c.timeout_ms),

@@ -7,6 +7,7 @@
 
 use std::cell::Cell;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::TcpSocket;
@@ -23,6 +24,39 @@ thread_local! {
 /// This thread's worker number: 1..=workers on worker threads, 0 elsewhere.
 pub fn id() -> usize {
     WORKER.with(Cell::get)
+}
+
+/// Every worker of a gateway, so that none stops its event loop before all have drained:
+/// upstream connections opened on one worker's loop serve the others too (Dubbo2 and Triple
+/// pools are shared), so a worker that finished early keeps driving them while the rest drain.
+#[derive(Debug)]
+pub struct Workers {
+    running: AtomicUsize,
+    drained: watch::Sender<bool>,
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Workers {
+            running: AtomicUsize::new(0),
+            drained: watch::channel(false).0,
+        }
+    }
+}
+
+impl Workers {
+    fn started(&self) {
+        self.running.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// This worker has drained; waits (driving its loop) until every worker has.
+    async fn finished(&self) {
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.drained.send(true);
+        }
+        let mut drained = self.drained.subscribe();
+        let _ = drained.wait_for(|d| *d).await;
+    }
 }
 
 /// A socket bound to `addr` that other sockets may bind too (`SO_REUSEPORT`).
@@ -47,6 +81,7 @@ fn reuseport_socket(addr: SocketAddr) -> Result<TcpSocket, String> {
 /// listens, the bound address (port 0 resolved) and a task that ends once every worker has
 /// drained and stopped.
 pub async fn serve_on_workers(
+    group: &Arc<Workers>,
     addr: SocketAddr,
     workers: usize,
     handler: Handler,
@@ -75,26 +110,29 @@ pub async fn serve_on_workers(
             .enable_all()
             .build()
             .map_err(|e| format!("worker runtime: {e}"))?;
+        let group = Arc::clone(group);
+        group.started();
         std::thread::Builder::new()
             .name(format!("worker-{}", i + 1))
             .spawn(move || {
                 WORKER.with(|w| w.set(i + 1));
                 runtime.block_on(async move {
-                    let listener = match socket.listen(4096) {
-                        Ok(l) => {
+                    match socket.listen(4096) {
+                        Ok(listener) => {
                             let _ = ready.send(Ok(()));
-                            l
+                            let shutdown = async move {
+                                let _ = stopped.wait_for(|s| *s).await;
+                            };
+                            serve(listener, handler, max_header_bytes, drain, tls, shutdown).await;
                         }
                         Err(e) => {
                             let _ = ready.send(Err(format!("cannot listen on {bound}: {e}")));
-                            return;
                         }
-                    };
-                    let shutdown = async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    };
-                    serve(listener, handler, max_header_bytes, drain, tls, shutdown).await;
+                    }
+                    group.finished().await;
                 });
+                // Its tasks end here, before the gateway reports itself stopped.
+                drop(runtime);
                 let _ = finished.send(());
             })
             .map_err(|e| format!("worker thread: {e}"))?;

@@ -54,6 +54,21 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut bad = |at: String, message: String| problems.push(Problem { at, message });
 
+    if config.workers > 1024 {
+        bad(
+            "workers".into(),
+            "at most 1024 (0 means one per CPU)".into(),
+        );
+    }
+    // SO_REUSEPORT would let two listeners share an address silently: refuse it.
+    for (i, l) in config.listeners.iter().enumerate() {
+        if config.listeners[..i].iter().any(|o| o.address == l.address) {
+            bad(
+                format!("listeners[{i}].address"),
+                format!("{} is already another listener's address", l.address),
+            );
+        }
+    }
     if config.listeners.is_empty() {
         bad("listeners".into(), "at least one listener is needed".into());
     }
