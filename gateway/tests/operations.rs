@@ -335,6 +335,25 @@ async fn rate_limits() {
         );
     }
     assert_eq!(codes, ["14", "8"]);
+
+    // A reload with the same limits keeps the buckets: a spent key stays spent.
+    assert_eq!(call(hello("/demo"), "k3").await.0, StatusCode::OK);
+    assert_eq!(call(hello("/demo"), "k3").await.0, StatusCode::OK);
+    assert_eq!(
+        call(hello("/demo"), "k3").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let same = yaml.replace(
+        "{prefix: /other, cluster: demo}",
+        "{prefix: /other, cluster: demo, timeout_ms: 4000}",
+    );
+    let same = gateway::config::from_figment(Figment::new().merge(Yaml::string(&same)), "test")
+        .expect("valid");
+    running.reload(same).expect("reload");
+    assert_eq!(
+        call(hello("/demo"), "k3").await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     running.shutdown().await;
 }
 

@@ -1,5 +1,17 @@
 //! A validated configuration compiled into what requests use: routes ready to match, clusters
 //! with their pools, method signatures by interface, and the type registry.
+//!
+//! * this module: the compiled types and [`Runtime::build`] (reusing what a previous runtime
+//!   holds across a reload);
+//! * [`matching`]: which route serves a request path, and path/query decoding;
+//! * [`prefix_routes`]: the gRPC and HTTP proxying routes;
+//! * [`state`]: what operators see of it (breakers, connections, endpoint health).
+
+mod matching;
+mod prefix_routes;
+mod state;
+
+pub use matching::{decode_component, query_pairs};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -102,7 +114,7 @@ pub enum RouteLimit {
 }
 
 impl RouteLimit {
-    fn compile(config: Option<&config::RateLimit>) -> Result<RouteLimit, String> {
+    pub(super) fn compile(config: Option<&config::RateLimit>) -> Result<RouteLimit, String> {
         Ok(match config {
             None => RouteLimit::Default,
             Some(c) => match Limiter::new(c)? {
@@ -513,44 +525,8 @@ impl Runtime {
             .iter()
             .filter_map(|h| http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok())
             .collect();
-        let grpc_routes: Vec<GrpcRoute> = config
-            .grpc_routes
-            .iter()
-            .filter_map(|r| {
-                let cluster = grpc_clusters.get(&r.cluster)?;
-                let upstream = clusters.get(&r.cluster)?;
-                Some(
-                    RouteLimit::compile(r.rate_limit.as_ref()).map(|limit| GrpcRoute {
-                        prefix: r.prefix.clone(),
-                        cluster: Arc::clone(cluster),
-                        upstream: Arc::clone(upstream),
-                        timeout: Duration::from_millis(r.timeout_ms),
-                        limit,
-                        label: Arc::from(r.prefix.as_str()),
-                    }),
-                )
-            })
-            .collect::<Result<_, String>>()?;
-        let http_routes: Vec<HttpRoute> = config
-            .http_routes
-            .iter()
-            .filter_map(|r| {
-                let upstream = clusters.get(&r.cluster)?;
-                let UpstreamKind::Http(cluster) = &upstream.kind else {
-                    return None;
-                };
-                Some(
-                    RouteLimit::compile(r.rate_limit.as_ref()).map(|limit| HttpRoute {
-                        prefix: r.prefix.clone(),
-                        cluster: Arc::clone(cluster),
-                        upstream: Arc::clone(upstream),
-                        timeout: Duration::from_millis(r.timeout_ms),
-                        limit,
-                        label: Arc::from(r.prefix.as_str()),
-                    }),
-                )
-            })
-            .collect::<Result<_, String>>()?;
+        let grpc_routes = prefix_routes::grpc(&config, &grpc_clusters, &clusters, previous)?;
+        let http_routes = prefix_routes::http(&config, &clusters, previous)?;
         Ok(Runtime {
             routes,
             http_routes,
@@ -581,186 +557,6 @@ impl Runtime {
             config,
         })
     }
-
-    /// Gives every configured cluster's circuit breaker (some shared with the runtime this one
-    /// replaces) the limits of this configuration.
-    pub fn apply_breaker_limits(&self) {
-        for c in &self.config.clusters {
-            if let Some(upstream) = self.clusters.get(&c.name) {
-                upstream.breaker.set_limits(c.circuit_breaker);
-            }
-        }
-    }
-
-    /// The rate limiter a route's requests pass, if any.
-    pub fn limiter<'a>(&'a self, limit: &'a RouteLimit) -> Option<&'a Limiter> {
-        match limit {
-            RouteLimit::Default => self.default_limit.as_deref(),
-            RouteLimit::Own(l) => Some(l),
-            RouteLimit::Exempt => None,
-        }
-    }
-
-    /// Every cluster's circuit breaker, configured and from xDS.
-    pub fn breakers(&self) -> Vec<(String, Arc<Breaker>)> {
-        let mut out: Vec<(String, Arc<Breaker>)> = self
-            .clusters
-            .iter()
-            .map(|(name, c)| (name.clone(), Arc::clone(&c.breaker)))
-            .collect();
-        if let Some(xds) = &self.xds {
-            for (name, view) in &xds.view().clusters {
-                out.push((name.clone(), Arc::clone(&view.breaker)));
-            }
-        }
-        out
-    }
-
-    /// Open Dubbo2 connections per cluster (configured and from xDS). Triple/gRPC connections
-    /// live in hyper's pool, which does not count them.
-    pub fn open_connections(&self) -> Vec<(String, usize)> {
-        let mut out: Vec<(String, usize)> = self
-            .clusters
-            .iter()
-            .filter_map(|(name, c)| match &c.kind {
-                UpstreamKind::Dubbo2(cluster) => Some((
-                    name.clone(),
-                    cluster
-                        .endpoints()
-                        .iter()
-                        .map(|e| e.pool.open_connections())
-                        .sum(),
-                )),
-                UpstreamKind::Triple { .. } | UpstreamKind::Http(_) => None,
-            })
-            .collect();
-        if let Some(xds) = &self.xds {
-            for (name, view) in &xds.view().clusters {
-                if !view.speaks_triple() {
-                    let open = view
-                        .endpoints
-                        .iter()
-                        .flatten()
-                        .map(|e| e.pool.open_connections());
-                    out.push((name.clone(), open.sum()));
-                }
-            }
-        }
-        out
-    }
-
-    /// `(cluster, endpoint, usable)` for every endpoint the gateway knows.
-    pub fn endpoint_health(&self) -> Vec<(String, String, bool)> {
-        let mut out = Vec::new();
-        for (name, cluster) in &self.clusters {
-            match &cluster.kind {
-                UpstreamKind::Dubbo2(c) => {
-                    for e in c.endpoints() {
-                        out.push((name.clone(), e.pool.addr().to_string(), !e.pool.is_down()));
-                    }
-                }
-                UpstreamKind::Triple { cluster, .. } => {
-                    for e in cluster.endpoints() {
-                        out.push((name.clone(), e.addr.to_string(), true));
-                    }
-                }
-                UpstreamKind::Http(cluster) => {
-                    for e in cluster.endpoints() {
-                        out.push((name.clone(), e.to_string(), true));
-                    }
-                }
-            }
-        }
-        if let Some(xds) = &self.xds {
-            for (name, view) in &xds.view().clusters {
-                for (i, e) in view.endpoints.iter().enumerate() {
-                    if let Some(e) = e {
-                        let usable = !xds_core::lb::EndpointState::ejected(view.as_ref(), i);
-                        out.push((name.clone(), e.pool.addr().to_string(), usable));
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// The first route serving `path`, in configuration order.
-    pub fn find(&self, method: &Method, path: &str) -> Option<Matched<'_>> {
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let mut wrong_method = None;
-        for route in &self.routes {
-            match &route.kind {
-                RouteKind::Generic { prefix } => {
-                    let Some(rest) = strip_path_prefix(path, prefix) else {
-                        continue;
-                    };
-                    let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-                    let [interface, call] = parts.as_slice() else {
-                        continue;
-                    };
-                    if method != Method::POST {
-                        wrong_method.get_or_insert(Method::POST);
-                        continue;
-                    }
-                    return Some(Matched::Generic {
-                        route,
-                        interface: percent_decode(interface),
-                        method: percent_decode(call),
-                    });
-                }
-                RouteKind::Declared {
-                    method: wanted,
-                    template,
-                    interface,
-                    call,
-                    params,
-                } => {
-                    if template.len() != segments.len() {
-                        continue;
-                    }
-                    let mut vars = Vec::new();
-                    let fits = template.iter().zip(&segments).all(|(t, s)| match t {
-                        Segment::Literal(l) => l == s,
-                        Segment::Var(v) => {
-                            vars.push((v.clone(), percent_decode(s)));
-                            true
-                        }
-                    });
-                    if !fits {
-                        continue;
-                    }
-                    if method != wanted {
-                        wrong_method.get_or_insert(wanted.clone());
-                        continue;
-                    }
-                    return Some(Matched::Declared {
-                        route,
-                        interface,
-                        call,
-                        params,
-                        vars,
-                    });
-                }
-            }
-        }
-        wrong_method.map(|allowed| Matched::WrongMethod { allowed })
-    }
-
-    /// Declared signatures of `interface.method`.
-    pub fn overloads(&self, interface: &str, method: &str) -> &[MethodSig] {
-        self.services
-            .get(interface)
-            .and_then(|m| m.get(method))
-            .map_or(&[], Vec::as_slice)
-    }
-}
-
-fn strip_path_prefix<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
-    if prefix.is_empty() {
-        return Some(path);
-    }
-    let rest = path.strip_prefix(prefix)?;
-    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
 fn source(from: &str) -> Result<Source, String> {
@@ -775,69 +571,4 @@ fn source(from: &str) -> Result<Source, String> {
         None if from == "body" => Source::Body,
         _ => return Err(format!("bad parameter source {from:?}")),
     })
-}
-
-/// Decodes `%XX` escapes (and `+` as space when `plus` is set, for query strings).
-pub fn decode_component(s: &str, plus: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b'+' if plus => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn percent_decode(s: &str) -> String {
-    decode_component(s, false)
-}
-
-/// `a=1&b=x+y` → pairs, decoded.
-pub fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode_component(k, true), decode_component(v, true))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(decode_component("a%20b%2Fc", false), "a b/c");
-        assert_eq!(decode_component("a+b%", true), "a b%");
-        assert_eq!(decode_component("%zz%4", false), "%zz%4");
-        assert_eq!(
-            query_pairs("n=3&name=J%C3%BCrgen+M&flag"),
-            vec![
-                ("n".into(), "3".into()),
-                ("name".into(), "Jürgen M".into()),
-                ("flag".into(), String::new())
-            ]
-        );
-    }
 }

@@ -6,27 +6,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use dubbo_codec::dubbo2::{Invocation, Outcome, Response as DubboResponse, Status};
-use dubbo_codec::hessian::{java, Value};
+use dubbo_codec::dubbo2::Invocation;
 use http::request::Parts;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
-use http_bridge::dubbo2::{CallError, Connection, Endpoint, InFlight};
 use http_bridge::mapping::{map_generic, parse_body, MappedCall, MappingError};
 use http_bridge::to_hessian::ToHessian;
-use http_bridge::to_json::to_json;
-use http_bridge::types::TypeRegistry;
 use serde_json::Value as Json;
 
-use crate::breaker::Breaker;
-use crate::errors::{json_response, GatewayError};
+use crate::errors::GatewayError;
 use crate::metadata::Wanted;
-use crate::rate_limit::Limiter;
 use crate::runtime::{query_pairs, Matched, Runtime, Source, UpstreamCluster, UpstreamKind};
-use crate::telemetry::metrics::{ClusterLabels, Name, RouteLabels};
+use crate::telemetry::metrics::{ClusterLabels, Name};
 use crate::telemetry::trace::{Tracing, UpstreamCall};
 use crate::telemetry::Tags;
 use crate::triple_call::Destination;
+
+mod answer;
+mod connect;
+mod filters;
+
+use answer::{answer, call_error};
+use connect::{connect, connect_xds};
+use filters::record_outcome;
+pub(crate) use filters::{admit, count_failure, record};
 
 /// Handles one request; never fails (errors are responses).
 pub async fn handle<B>(rt: Arc<Runtime>, req: Request<B>) -> Response<Full<Bytes>>
@@ -44,79 +47,6 @@ where
     };
     response.extensions_mut().insert(tags);
     response
-}
-
-/// Failures that have a metric of their own.
-pub(crate) fn count_failure(rt: &Runtime, tags: &Tags, e: &GatewayError) {
-    let cluster = || ClusterLabels {
-        cluster: Name(tags.cluster.clone()),
-    };
-    match e {
-        GatewayError::Timeout(_) => rt.metrics.upstream_timeouts.get_or_create(&cluster()).inc(),
-        GatewayError::Unavailable(_) if tags.cluster.is_some() => rt
-            .metrics
-            .upstream_connect_failures
-            .get_or_create(&cluster())
-            .inc(),
-        GatewayError::CircuitOpen(_) => rt.metrics.circuit_open.get_or_create(&cluster()).inc(),
-        GatewayError::RateLimited { .. } => rt
-            .metrics
-            .rate_limited
-            .get_or_create(&RouteLabels {
-                route: Name(tags.route.clone()),
-            })
-            .inc(),
-        _ => 0,
-    };
-}
-
-/// Feeds an xDS cluster's outlier detection with a call's outcome. Only what says something
-/// about the endpoint counts: unreachable, connection lost, timeout and malformed replies are
-/// failures; any answer from the provider (an exception included) is a success; failures of
-/// the request itself (bad arguments, limits) say nothing and are not recorded.
-fn record_outcome<T>(
-    rt: &Runtime,
-    cluster: &crate::xds::ClusterView,
-    endpoint: &Arc<Endpoint>,
-    result: &Result<T, GatewayError>,
-) {
-    let ok = match result {
-        Ok(_) | Err(GatewayError::ProviderException { .. } | GatewayError::Grpc { .. }) => true,
-        Err(
-            GatewayError::Unavailable(_)
-            | GatewayError::ConnectionLost(_)
-            | GatewayError::Timeout(_)
-            | GatewayError::BadGateway(_),
-        ) => false,
-        Err(_) => return,
-    };
-    record(rt, cluster, endpoint, ok);
-}
-
-/// Records one outcome for outlier detection, counting the ejection it may cause.
-pub(crate) fn record(
-    rt: &Runtime,
-    cluster: &crate::xds::ClusterView,
-    endpoint: &Arc<Endpoint>,
-    ok: bool,
-) {
-    if cluster.record(endpoint, ok) {
-        tracing::warn!(cluster = %cluster.name, endpoint = %endpoint.pool.addr(), "endpoint ejected by outlier detection");
-        rt.metrics
-            .ejections
-            .get_or_create(&ClusterLabels {
-                cluster: Name(Some(Arc::clone(&cluster.name))),
-            })
-            .inc();
-    }
-}
-
-/// The route's rate limit, if it has one, lets the request through.
-pub(crate) fn admit(limiter: Option<&Limiter>, parts: &Parts) -> Result<(), GatewayError> {
-    match limiter.map(|l| l.check(parts)) {
-        Some(Err(retry_after)) => Err(GatewayError::RateLimited { retry_after }),
-        _ => Ok(()),
-    }
 }
 
 async fn proxy<B>(
@@ -470,25 +400,6 @@ pub(crate) enum Pending {
     Generic { json: Json, raw: Bytes },
 }
 
-/// A connection to an endpoint of an xDS cluster (see [`connect_with`]); endpoints that
-/// cannot be reached count as failures for outlier detection.
-async fn connect_xds(
-    rt: &Runtime,
-    cluster: &crate::xds::ClusterView,
-    hash: Option<u64>,
-) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
-    let attempts = cluster.endpoints.len().clamp(1, 3);
-    let failed = |e: &Arc<Endpoint>| record(rt, cluster, e, false);
-    connect_with(
-        || cluster.pick(hash),
-        failed,
-        attempts,
-        &cluster.breaker,
-        &cluster.name,
-    )
-    .await
-}
-
 fn bad_request(e: MappingError) -> GatewayError {
     GatewayError::BadRequest(e.to_string())
 }
@@ -571,132 +482,4 @@ fn declared_args(
         parameter_types,
         arguments,
     })
-}
-
-/// A connection to an endpoint of a configured cluster (see [`connect_with`]).
-async fn connect(
-    cluster: &http_bridge::dubbo2::Cluster,
-    breaker: &Arc<Breaker>,
-) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
-    let attempts = cluster.endpoints().len().clamp(1, 3);
-    connect_with(|| cluster.pick(), |_| {}, attempts, breaker, &cluster.name).await
-}
-
-/// A connection to some endpoint the picker gives: up to `attempts` endpoints are tried when
-/// connects fail, since nothing was sent yet. Calls themselves are never retried here (they
-/// may not be idempotent; route retry policies decide). Waiting for a connection counts
-/// against the breaker's pending ceiling.
-async fn connect_with(
-    mut pick: impl FnMut() -> Option<Arc<Endpoint>>,
-    failed: impl Fn(&Arc<Endpoint>),
-    attempts: usize,
-    breaker: &Arc<Breaker>,
-    cluster: &str,
-) -> Result<(Connection, InFlight, Arc<Endpoint>), GatewayError> {
-    let _pending = breaker.wait_for_connection().map_err(|open| {
-        GatewayError::CircuitOpen(format!(
-            "the circuit breaker of cluster {cluster:?} is open: {open}"
-        ))
-    })?;
-    let mut last = String::from("the cluster has no usable endpoint");
-    for _ in 0..attempts {
-        let Some(endpoint) = pick() else {
-            break;
-        };
-        let in_flight = endpoint.start_call();
-        match endpoint.pool.get().await {
-            Ok(conn) => return Ok((conn, in_flight, endpoint)),
-            Err(e) => {
-                failed(&endpoint);
-                last = e.to_string();
-            }
-        }
-    }
-    Err(GatewayError::Unavailable(format!(
-        "no endpoint of cluster {cluster:?} is reachable: {last}"
-    )))
-}
-
-fn call_error(e: CallError, timeout: Duration) -> GatewayError {
-    match e {
-        CallError::Timeout(_) => {
-            GatewayError::Timeout(format!("the provider did not answer within {timeout:?}"))
-        }
-        CallError::Connect(m) => {
-            GatewayError::Unavailable(format!("provider connection failed: {m}"))
-        }
-        CallError::Closed(m) => {
-            GatewayError::ConnectionLost(format!("provider connection failed: {m}"))
-        }
-        CallError::Malformed(e) => {
-            GatewayError::BadGateway(format!("malformed reply from the provider: {e}"))
-        }
-        CallError::Encode(e) => {
-            GatewayError::BadRequest(format!("the call cannot be encoded: {e}"))
-        }
-    }
-}
-
-fn answer(
-    rt: &Runtime,
-    types: &TypeRegistry,
-    reply: DubboResponse,
-) -> Result<Response<Full<Bytes>>, GatewayError> {
-    match reply.outcome {
-        Outcome::Value(v) => Ok(json_response(StatusCode::OK, &to_json(&v, types, rt.json))),
-        Outcome::Null => Ok(json_response(StatusCode::OK, &Json::Null)),
-        Outcome::Exception(e) => Err(exception(&e)),
-        Outcome::Error(message) => Err(status_error(reply.status, message)),
-        Outcome::Heartbeat => Err(GatewayError::BadGateway(
-            "the provider answered a call with a heartbeat".into(),
-        )),
-    }
-}
-
-fn exception(e: &Value) -> GatewayError {
-    match (java::throwable(e), e) {
-        (Some((class, message)), _) => GatewayError::ProviderException {
-            class: Some(class.to_owned()),
-            message: message.map(str::to_owned),
-        },
-        (None, Value::String(message)) => GatewayError::ProviderException {
-            class: None,
-            message: Some(message.clone()),
-        },
-        (None, other) => GatewayError::ProviderException {
-            class: other.type_name().map(str::to_owned),
-            message: None,
-        },
-    }
-}
-
-/// Non-OK statuses. Java reports an unknown service or method as SERVICE_ERROR with a message,
-/// other providers as SERVICE_NOT_FOUND: both are 404 to the caller.
-fn status_error(status: Status, message: String) -> GatewayError {
-    let unknown = [
-        "Not found exported service",
-        "no such method",
-        "NoSuchMethodException",
-    ]
-    .iter()
-    .any(|m| message.contains(m));
-    match status {
-        Status::SERVICE_NOT_FOUND => {
-            GatewayError::NotFound(format!("the provider does not export it: {message}"))
-        }
-        Status::SERVICE_ERROR if unknown => {
-            GatewayError::NotFound(format!("the provider does not export it: {message}"))
-        }
-        Status::SERVICE_ERROR => GatewayError::ProviderException {
-            class: None,
-            message: Some(message),
-        },
-        Status::CLIENT_TIMEOUT | Status::SERVER_TIMEOUT => {
-            GatewayError::Timeout(format!("the provider timed out: {message}"))
-        }
-        Status::SERVER_THREADPOOL_EXHAUSTED => {
-            GatewayError::Unavailable(format!("the provider is overloaded: {message}"))
-        }
-        other => GatewayError::BadGateway(format!("the provider answered {other}: {message}")),
-    }
 }
