@@ -336,7 +336,6 @@ async fn grpc_routed_by_xds() {
         return;
     };
     let (port, _server) = echo_server(&python).await;
-    let hcm = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
     let cluster = |name: &str, protocol: &str, port: u16| {
         [
             json!({"@type": "envoy.config.cluster.v3.Cluster", "name": name, "type": "STATIC",
@@ -346,8 +345,7 @@ async fn grpc_routed_by_xds() {
         ]
     };
     let mut resources = vec![
-        json!({"@type": "envoy.config.listener.v3.Listener", "name": "gateway", "api_listener": {"api_listener": {
-            "@type": hcm, "stat_prefix": "gw", "rds": {"route_config_name": "r", "config_source": {"ads": {}}}}}}),
+        common::api_listener(),
         json!({"@type": "envoy.config.route.v3.RouteConfiguration", "name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
             {"match": {"prefix": "/echo.Echo/"}, "route": {"cluster": "echo-tri"}},
             {"match": {"prefix": "/dubbo.Only/"}, "route": {"cluster": "dubbo2"}}
@@ -355,17 +353,7 @@ async fn grpc_routed_by_xds() {
     ];
     resources.extend(cluster("echo-tri", "tri", port));
     resources.extend(cluster("dubbo2", "dubbo", free_port()));
-    let snapshot = xds_core::snapshot::Snapshot::from_document(
-        &json!({"version": "1", "resources": resources}),
-    )
-    .expect("valid snapshot");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let xds = listener.local_addr().expect("addr");
-    tokio::spawn(
-        xds_core::server::SnapshotServer::new(snapshot).serve(listener, std::future::pending()),
-    );
+    let xds = common::xds_server(resources).await;
     let (dir, set_file) = echo_descriptor_set("xds");
     let yaml = format!(
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\

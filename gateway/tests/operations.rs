@@ -475,11 +475,9 @@ async fn ready_waits_for_the_metadata_store() {
 async fn outlier_ejection_from_xds() {
     let good = rust_provider(DemoService::default()).await;
     let bad = rust_provider(DemoService::slow(Duration::from_secs(2))).await;
-    let hcm = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
     let endpoint = |addr: SocketAddr| json!({"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": addr.port()}}}});
     let resources = vec![
-        json!({"@type": "envoy.config.listener.v3.Listener", "name": "gateway", "api_listener": {"api_listener": {
-            "@type": hcm, "stat_prefix": "gw", "rds": {"route_config_name": "r", "config_source": {"ads": {}}}}}}),
+        common::api_listener(),
         json!({"@type": "envoy.config.route.v3.RouteConfiguration", "name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
             {"match": {"prefix": "/"}, "route": {"cluster": "demo", "timeout": "0.2s"}}
         ]}]}),
@@ -487,17 +485,7 @@ async fn outlier_ejection_from_xds() {
                "outlier_detection": {"consecutive_5xx": 2, "base_ejection_time": "30s", "max_ejection_percent": 50},
                "load_assignment": {"cluster_name": "demo", "endpoints": [{"lb_endpoints": [endpoint(good), endpoint(bad)]}]}}),
     ];
-    let snapshot = xds_core::snapshot::Snapshot::from_document(
-        &json!({"version": "1", "resources": resources}),
-    )
-    .expect("valid snapshot");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let xds = listener.local_addr().expect("addr");
-    tokio::spawn(
-        xds_core::server::SnapshotServer::new(snapshot).serve(listener, std::future::pending()),
-    );
+    let xds = common::xds_server(resources).await;
     let yaml = format!(
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: '127.0.0.1:0'}}\n\
          metadata: {{backend: memory, grpc_address: ''}}\nxds: {{server: '{xds}', listener: gateway}}\n"

@@ -155,10 +155,8 @@ async fn hessian2_wrapper_routed_by_xds() {
         .arg(node.join("triple_wrapper_provider.js"))
         .arg("0");
     let (port, _provider) = testkit::peers::spawn_listening(command).await;
-    let hcm = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
     let resources = vec![
-        json!({"@type": "envoy.config.listener.v3.Listener", "name": "gateway", "api_listener": {"api_listener": {
-            "@type": hcm, "stat_prefix": "gw", "rds": {"route_config_name": "r", "config_source": {"ads": {}}}}}}),
+        common::api_listener(),
         json!({"@type": "envoy.config.route.v3.RouteConfiguration", "name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
             {"match": {"prefix": "/users/"}, "route": {"cluster": "users", "timeout": "2s"},
              "metadata": {"filter_metadata": {"dubbo": {"interface": "org.apache.dubbo.demo.DemoService"}}}}
@@ -169,17 +167,7 @@ async fn hessian2_wrapper_routed_by_xds() {
                    {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}},
                     "metadata": {"filter_metadata": {"dubbo": {"application": APP, "revision": "r1"}}}}]}]}}),
     ];
-    let snapshot = xds_core::snapshot::Snapshot::from_document(
-        &json!({"version": "1", "resources": resources}),
-    )
-    .expect("valid snapshot");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let xds = listener.local_addr().expect("addr");
-    tokio::spawn(
-        xds_core::server::SnapshotServer::new(snapshot).serve(listener, std::future::pending()),
-    );
+    let xds = common::xds_server(resources).await;
     let yaml = format!(
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
          metadata: {{backend: memory, grpc_address: '127.0.0.1:0'}}\n\

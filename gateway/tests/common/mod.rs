@@ -66,3 +66,25 @@ pub async fn send(gw: SocketAddr, method: Method, path: &str, body: &str) -> (St
 pub async fn post(gw: SocketAddr, path: &str, body: &str) -> (StatusCode, Json) {
     send(gw, Method::POST, path, body).await
 }
+
+/// An API listener named `gateway` whose routes come by RDS name `r`: what the gateway's xDS
+/// config (`listener: gateway`) subscribes to.
+pub fn api_listener() -> Json {
+    json!({"@type": "envoy.config.listener.v3.Listener", "name": "gateway", "api_listener": {"api_listener": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "gw", "rds": {"route_config_name": "r", "config_source": {"ads": {}}}}}})
+}
+
+/// A snapshot ADS server (xds-core's) serving `resources` at version 1; its address.
+pub async fn xds_server(resources: Vec<Json>) -> SocketAddr {
+    let snapshot = xds_core::snapshot::Snapshot::from_document(
+        &json!({"version": "1", "resources": resources}),
+    )
+    .expect("valid snapshot");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        xds_core::server::SnapshotServer::new(snapshot).serve(listener, std::future::pending()),
+    );
+    addr
+}
