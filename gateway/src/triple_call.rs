@@ -10,7 +10,6 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use http_bridge::dubbo2::DubboIdentity;
-use http_bridge::mapping::map_generic;
 use http_bridge::to_json::to_json;
 use http_bridge::triple::{wrapper, Body, TripleCluster, TripleError, UnaryCall};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,7 +19,6 @@ use std::net::SocketAddr;
 
 use crate::config::Serialization;
 use crate::errors::{json_response, GatewayError};
-use crate::metadata::Wanted;
 use crate::proxy::{Pending, Target};
 use crate::runtime::Runtime;
 use crate::telemetry::trace::{Tracing, UpstreamCall};
@@ -218,27 +216,8 @@ async fn exchange(
         );
         return Ok(response);
     }
-    let mut compiled = None;
-    let mapped = match &target.pending {
-        Pending::Mapped(call) => call.clone(),
-        Pending::Generic { json, .. } => {
-            if let Some(typing) = &rt.typing {
-                let wanted = Wanted {
-                    interface,
-                    method,
-                    group,
-                    version,
-                };
-                compiled = typing.resolve(to.identity, wanted, rt).await?;
-            }
-            let (overloads, types) = match &compiled {
-                Some(c) => (c.overloads(method), &c.types),
-                None => (rt.overloads(interface, method), &rt.registry),
-            };
-            map_generic(method, json, overloads, types)
-                .map_err(|e| GatewayError::BadRequest(e.to_string()))?
-        }
-    };
+    let (mapped, compiled) =
+        crate::proxy::typed_call(rt, target, to.identity, group, version).await?;
     let message = wrapper::encode_request(&mapped)
         .map_err(|e| GatewayError::BadRequest(format!("the call cannot be encoded: {e}")))?;
     let reply = call(&message[..], dubbo_codec::triple::CONTENT_TYPE)

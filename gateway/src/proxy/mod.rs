@@ -15,7 +15,7 @@ use http_bridge::to_hessian::ToHessian;
 use serde_json::Value as Json;
 
 use crate::errors::GatewayError;
-use crate::metadata::Wanted;
+use crate::metadata::{CompiledService, Wanted};
 use crate::runtime::{query_pairs, Matched, Runtime, Source, UpstreamCluster, UpstreamKind};
 use crate::telemetry::metrics::{ClusterLabels, Name};
 use crate::telemetry::trace::{Tracing, UpstreamCall};
@@ -330,26 +330,14 @@ async fn invoke(
         Upstream::Xds(cluster, hash) => connect_xds(rt, cluster, *hash).await?,
     };
     tags.endpoint = Some(endpoint.pool.addr());
-    let mut compiled = None;
-    let call = match &target.pending {
-        Pending::Mapped(call) => call.clone(),
-        Pending::Generic { json, .. } => {
-            if let Some(typing) = &rt.typing {
-                let wanted = Wanted {
-                    interface,
-                    method,
-                    group: group.as_deref(),
-                    version: version.as_deref(),
-                };
-                compiled = typing.resolve(&endpoint.identity, wanted, rt).await?;
-            }
-            let (overloads, types) = match &compiled {
-                Some(c) => (c.overloads(method), &c.types),
-                None => (rt.overloads(interface, method), &rt.registry),
-            };
-            map_generic(method, json, overloads, types).map_err(bad_request)?
-        }
-    };
+    let (call, compiled) = typed_call(
+        rt,
+        target,
+        &endpoint.identity,
+        group.as_deref(),
+        version.as_deref(),
+    )
+    .await?;
     let mut invocation = Invocation::new(interface, method, &call.parameter_types, call.arguments);
     if let Some(version) = version {
         invocation.attachments.insert("version", version.as_str());
@@ -391,6 +379,42 @@ async fn invoke(
         record_outcome(rt, cluster, &endpoint, &result);
     }
     result
+}
+
+/// The call's arguments, typed for the endpoint that will take it: a declared route's as
+/// mapped already; a generic body by the metadata the endpoint's (application, revision)
+/// published, else by the config's signatures or inference. With the published types, which
+/// also read the answer.
+pub(crate) async fn typed_call(
+    rt: &Runtime,
+    target: &Target<'_>,
+    identity: &http_bridge::dubbo2::DubboIdentity,
+    group: Option<&str>,
+    version: Option<&str>,
+) -> Result<(MappedCall, Option<Arc<CompiledService>>), GatewayError> {
+    let (interface, method) = (&target.interface, &target.method);
+    let json = match &target.pending {
+        Pending::Mapped(call) => return Ok((call.clone(), None)),
+        Pending::Generic { json, .. } => json,
+    };
+    let compiled = match &rt.typing {
+        Some(typing) => {
+            let wanted = Wanted {
+                interface,
+                method,
+                group,
+                version,
+            };
+            typing.resolve(identity, wanted, rt).await?
+        }
+        None => None,
+    };
+    let (overloads, types) = match &compiled {
+        Some(c) => (c.overloads(method), &c.types),
+        None => (rt.overloads(interface, method), &rt.registry),
+    };
+    let call = map_generic(method, json, overloads, types).map_err(bad_request)?;
+    Ok((call, compiled))
 }
 
 /// Arguments mapped already (declared routes), or a generic body still to be typed (and the
