@@ -68,7 +68,7 @@ impl Running {
 
     /// Stops accepting, lets requests in flight finish (up to the drain timeout), and returns.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         for task in self.tasks {
             let _ = task.await;
         }

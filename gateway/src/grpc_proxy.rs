@@ -156,7 +156,9 @@ async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Respons
         crate::proxy::record(rt, cluster, endpoint, sent.is_ok());
     }
     match sent {
-        Ok(response) => response.map(|body| BodyExt::boxed(Held::new(body, permit))),
+        Ok(response) => {
+            response.map(|body| BodyExt::boxed(Held::new(body.map_err(Into::into), permit)))
+        }
         Err(e) => {
             let e = GatewayError::Unavailable(format!(
                 "cluster {:?} endpoint {addr} is unreachable: {e}",
@@ -171,7 +173,7 @@ async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Respons
 /// for xDS clusters what outlier detection records against.
 struct Target {
     addr: SocketAddr,
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpConnector, http_bridge::triple::Body>,
     breaker: Arc<Breaker>,
     outlier: Option<(
         Arc<crate::xds::ClusterView>,

@@ -9,33 +9,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::breaker::Held;
 use crate::errors::GatewayError;
+use crate::http_client::{self, ClientError, Outgoing, Pool};
 use crate::runtime::{HttpRoute, Runtime};
 use crate::server::{boxed, Body};
 use crate::telemetry::trace::{Tracing, UpstreamCall};
 use crate::telemetry::{RemoteAddr, Tags};
 
-/// An HTTP cluster: its endpoints (round robin) and a client pooling keep-alive connections.
+/// How long a pooled connection may stay idle before it is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most idle connections kept per worker and endpoint.
+const MAX_IDLE: usize = 1024;
+
+/// An HTTP cluster: its endpoints (round robin) and their pooled keep-alive connections.
 #[derive(Debug)]
 pub struct HttpCluster {
     pub name: String,
     endpoints: Vec<SocketAddr>,
     connect_timeout: Duration,
-    /// Each endpoint as a URI authority, parsed once.
-    authorities: Vec<http::uri::Authority>,
+    /// Each endpoint as `host:port`, the Host for callers that sent none.
+    authorities: Vec<String>,
     next: AtomicUsize,
-    /// One pool per worker thread (and one for the rest): a worker's requests use connections
-    /// its own event loop drives.
-    clients: Vec<Client<HttpConnector, Body>>,
+    /// Idle connections per worker thread (and one list for the rest): a worker's requests
+    /// use connections its own event loop drives.
+    pool: Arc<Pool>,
 }
 
 impl HttpCluster {
@@ -45,34 +48,21 @@ impl HttpCluster {
         connect_timeout: Duration,
         workers: usize,
     ) -> HttpCluster {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(connect_timeout));
-        let client = || {
-            Client::builder(TokioExecutor::new())
-                // The timer is what makes idle connections actually close after the timeout.
-                .pool_timer(hyper_util::rt::TokioTimer::new())
-                .pool_idle_timeout(Duration::from_secs(60))
-                .pool_max_idle_per_host(1024)
-                .build(connector.clone())
-        };
-        let authorities = endpoints
-            .iter()
-            .filter_map(|e| e.to_string().parse().ok())
-            .collect();
+        let pool = Arc::new(Pool::new(
+            workers + 1,
+            endpoints.len(),
+            IDLE_TIMEOUT,
+            MAX_IDLE,
+        ));
+        http_client::pool::spawn_sweeper(Arc::downgrade(&pool), Duration::from_secs(5));
         HttpCluster {
             name: name.to_owned(),
             connect_timeout,
-            authorities,
+            authorities: endpoints.iter().map(SocketAddr::to_string).collect(),
             endpoints,
             next: AtomicUsize::new(0),
-            clients: (0..=workers).map(|_| client()).collect(),
+            pool,
         }
-    }
-
-    /// The calling worker's client.
-    fn client(&self) -> &Client<HttpConnector, Body> {
-        &self.clients[crate::workers::id() % self.clients.len()]
     }
 
     /// Whether a configuration asks for exactly this cluster (then a reload keeps it).
@@ -84,19 +74,21 @@ impl HttpCluster {
     ) -> bool {
         self.endpoints == endpoints
             && self.connect_timeout == connect_timeout
-            && self.clients.len() == workers + 1
+            && self.pool.slots() == workers + 1
     }
 
     pub fn endpoints(&self) -> &[SocketAddr] {
         &self.endpoints
     }
 
-    fn pick(&self) -> Option<(SocketAddr, &http::uri::Authority)> {
-        let n = self.endpoints.len().min(self.authorities.len());
-        (n > 0).then(|| {
-            let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
-            (self.endpoints[i], &self.authorities[i])
-        })
+    /// Idle pooled connections now.
+    pub fn idle_connections(&self) -> usize {
+        self.pool.idle_count()
+    }
+
+    fn pick(&self) -> Option<usize> {
+        let n = self.endpoints.len();
+        (n > 0).then(|| self.next.fetch_add(1, Ordering::Relaxed) % n)
     }
 }
 
@@ -125,17 +117,6 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>, route: &HttpRoute) -> 
     response
 }
 
-/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 async fn forward(
     rt: &Runtime,
     req: Request<Incoming>,
@@ -157,9 +138,11 @@ async fn forward(
             route.cluster.name
         ))
     })?;
-    let (addr, authority) = route.cluster.pick().ok_or_else(|| {
-        GatewayError::Unavailable(format!("cluster {:?} has no endpoints", route.cluster.name))
+    let cluster = &route.cluster;
+    let index = cluster.pick().ok_or_else(|| {
+        GatewayError::Unavailable(format!("cluster {:?} has no endpoints", cluster.name))
     })?;
+    let addr = cluster.endpoints[index];
     tags.endpoint = Some(addr);
     // HTTP/2 callers send the authority as `:authority`; the HTTP/1.1 upstream gets it as Host
     // (RFC 9113 §8.3.1), not the upstream's own address.
@@ -172,58 +155,12 @@ async fn forward(
             parts.headers.insert(http::header::HOST, v);
         }
     }
-    // The URI from parts already parsed: no text round trip per request.
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(http::uri::Scheme::HTTP);
-    uri.authority = Some(authority.clone());
-    uri.path_and_query = Some(
-        parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-    );
-    parts.uri = http::Uri::from_parts(uri)
-        .map_err(|e| GatewayError::BadRequest(format!("the path cannot be forwarded: {e}")))?;
-    // Headers the Connection header names are hop-by-hop too.
-    if parts.headers.contains_key(http::header::CONNECTION) {
-        let named: Vec<HeaderName> = parts
-            .headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            parts.headers.remove(name);
-        }
-    }
-    for name in HOP_BY_HOP {
-        parts.headers.remove(name);
-    }
-    if let Some(remote) = parts.extensions.get::<RemoteAddr>() {
-        let ip = remote.0.ip().to_string();
-        let forwarded = match parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(before) => format!("{before}, {ip}"),
-            None => ip,
-        };
-        if let Ok(v) = HeaderValue::from_str(&forwarded) {
-            parts.headers.insert("x-forwarded-for", v);
-        }
-    }
-    // HTTP/2 callers: the upstream speaks HTTP/1.1, whose requests carry a Host header.
-    parts.version = http::Version::HTTP_11;
     let span = rt.tracing.as_deref().and_then(|tracing| {
         let call = UpstreamCall {
             system: "http",
-            service: &route.cluster.name,
+            service: &cluster.name,
             method: parts.method.as_str(),
-            cluster: &route.cluster.name,
+            cluster: &cluster.name,
             endpoint: Some(addr),
         };
         Tracing::start_upstream(Some(tracing), &parts.extensions, &call)
@@ -231,56 +168,94 @@ async fn forward(
     if let (Some(cx), Some(tracing)) = (&span, &rt.tracing) {
         tracing.inject_headers(cx, &mut parts.headers);
     }
-    let request = Request::from_parts(parts, body.boxed());
-    let sent = tokio::time::timeout(route.timeout, route.cluster.client().request(request)).await;
-    let outcome = match sent {
+    let outgoing = Outgoing {
+        method: &parts.method,
+        path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+        headers: &parts.headers,
+        host: &cluster.authorities[index],
+        forwarded_for: parts.extensions.get::<RemoteAddr>().map(|r| r.0.ip()),
+    };
+    let sent = http_client::send(
+        &cluster.pool,
+        index,
+        addr,
+        cluster.connect_timeout,
+        outgoing,
+        body,
+    );
+    let outcome = match tokio::time::timeout(route.timeout, sent).await {
         Err(_) => Err(GatewayError::Timeout(format!(
             "the upstream did not answer within {:?}",
             route.timeout
         ))),
-        Ok(Err(e)) if e.is_connect() => Err(GatewayError::Unavailable(format!(
-            "cluster {:?} endpoint {addr} is unreachable: {e}",
-            route.cluster.name
+        Ok(Err(ClientError::Connect(e))) => Err(GatewayError::Unavailable(format!(
+            "cluster {:?} endpoint {e} is unreachable",
+            cluster.name
         ))),
-        Ok(Err(e)) => Err(GatewayError::ConnectionLost(format!(
+        Ok(Err(ClientError::Lost(e))) => Err(GatewayError::ConnectionLost(format!(
             "cluster {:?} endpoint {addr}: {e}",
-            route.cluster.name
+            cluster.name
         ))),
+        Ok(Err(ClientError::Malformed(e))) => Err(GatewayError::BadGateway(format!(
+            "cluster {:?} endpoint {addr} answered with invalid HTTP: {e}",
+            cluster.name
+        ))),
+        Ok(Err(ClientError::Caller(e))) => Err(GatewayError::BadRequest(e)),
         Ok(Ok(response)) => Ok(response),
     };
     if let Some(cx) = &span {
         Tracing::finish_upstream(cx, outcome.as_ref().err().map(|e| e.to_string()).as_deref());
     }
-    let mut response = outcome?;
-    drop_hop_by_hop(response.headers_mut());
     // The permit goes with the body: a long download counts as in flight while it lasts.
-    Ok(response.map(|body| BodyExt::boxed(Held::new(body, permit))))
+    Ok(outcome?.map(|body| BodyExt::boxed(Held::new(body.map_err(Into::into), permit))))
 }
 
-/// Removes the hop-by-hop headers, and those the Connection header names.
-fn drop_hop_by_hop(headers: &mut http::HeaderMap) {
-    if headers.contains_key(http::header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
-
-/// Whether a path has `.` or `..` segments, plainly or percent-encoded.
+/// Whether a path has `.` or `..` segments, plainly or percent-encoded (no allocation).
 fn has_dot_segments(path: &str) -> bool {
     path.split('/').any(|segment| {
-        let lower = segment.to_ascii_lowercase();
-        let decoded = lower.replace("%2e", ".");
-        decoded == "." || decoded == ".."
+        let bytes = segment.as_bytes();
+        let (mut i, mut dots) = (0, 0);
+        while i < bytes.len() {
+            if bytes[i] == b'.' {
+                i += 1;
+            } else if bytes.len() - i >= 3 && bytes[i..i + 3].eq_ignore_ascii_case(b"%2e") {
+                i += 3;
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 1 || dots == 2
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segments;
+
+    #[test]
+    fn dot_segments_are_found_plain_and_encoded() {
+        for path in [
+            "/a/../b",
+            "/a/./b",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/..",
+            "/a/%2E",
+        ] {
+            assert!(has_dot_segments(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/a/b",
+            "/a/...",
+            "/a/.b",
+            "/a/b.",
+            "/%2e%2e%2e",
+            "/a/%2",
+            "/a/%2f",
+        ] {
+            assert!(!has_dot_segments(path), "{path}");
+        }
+    }
 }

@@ -20,7 +20,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 /// A response body: a whole JSON document, or a stream passed through (gRPC).
-pub type Body = BoxBody<Bytes, hyper::Error>;
+pub type Body = BoxBody<Bytes, BoxError>;
+
+/// A body's error: hyper's own, or the proxy client's I/O error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A whole body as a [`Body`].
 pub fn boxed(response: Response<Full<Bytes>>) -> Response<Body> {

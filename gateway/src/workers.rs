@@ -52,7 +52,9 @@ impl Workers {
     /// This worker has drained; waits (driving its loop) until every worker has.
     async fn finished(&self) {
         if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let _ = self.drained.send(true);
+            // `send_replace`, not `send`: with nobody subscribed yet (a single worker), `send`
+            // would drop the value and this worker would wait forever.
+            self.drained.send_replace(true);
         }
         let mut drained = self.drained.subscribe();
         let _ = drained.wait_for(|d| *d).await;
@@ -148,4 +150,17 @@ pub async fn serve_on_workers(
         }
     });
     Ok((bound, all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lone_worker_is_not_left_waiting_for_the_others() {
+        let group = Workers::default();
+        group.started();
+        let finished = tokio::time::timeout(std::time::Duration::from_secs(5), group.finished());
+        assert!(finished.await.is_ok(), "the last worker to drain must not wait");
+    }
 }

@@ -212,7 +212,7 @@ pub struct XdsRouting {
     /// HTTP/2 connections to gRPC/Triple endpoints, pooled per address.
     pub grpc_client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
-        crate::server::Body,
+        http_bridge::triple::Body,
     >,
     view: Arc<RwLock<Arc<View>>>,
     task: tokio::task::JoinHandle<()>,

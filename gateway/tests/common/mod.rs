@@ -88,3 +88,40 @@ pub async fn xds_server(resources: Vec<Json>) -> SocketAddr {
     );
     addr
 }
+
+/// curl's answer: (status, headers text, body).
+fn curl_blocking(args: &[&str]) -> (u16, String, String) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            "-D",
+            "-",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (rest, code) = text.rsplit_once('\n').unwrap_or((&text, "0"));
+    let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+    (
+        code.trim().parse().unwrap_or(0),
+        head.to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// [`curl_blocking`] off the async runtime.
+pub async fn curl(args: Vec<String>) -> (u16, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        curl_blocking(&args)
+    })
+    .await
+    .expect("curl")
+}

@@ -1,0 +1,345 @@
+//! The HTTP/1.1 client behind plain HTTP proxying (`http` clusters).
+//!
+//! Built for a proxy's hot path rather than general use: the request's own task writes the
+//! request and reads the answer on a pooled connection — no connection task, no channel
+//! between them, no per-connection buffers kept while idle — so a proxied request costs one
+//! task and the connection costs nothing between requests but its socket. Small bodies go out
+//! with their head in one write; the answer's head is parsed in place and its header values
+//! are slices of the read buffer; a small answer read in one go returns its connection to the
+//! pool before the caller even sees it.
+//!
+//! - [`head`]: writing request heads, parsing response heads, body framing (RFC 9112).
+//! - [`body`]: the streamed response body (content-length, chunked, until close).
+//! - [`pool`]: idle connections per worker and endpoint, swept when idle too long or closed.
+//!
+//! Retries: a request that failed on a *reused* connection before any answer byte came back is
+//! sent once more on a fresh connection when its body is still at hand and either the method
+//! is idempotent or the request could not be written at all (an upstream closing an idle
+//! connection races with its reuse; RFC 9110 §9.2.2).
+
+pub mod body;
+pub mod head;
+pub mod pool;
+
+use std::io::{self, IoSlice};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, Response};
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Incoming};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub use body::UpstreamBody;
+use body::{Chunk, Decode, Release};
+use head::{BodyKind, Framing};
+pub use pool::Pool;
+
+/// Bodies up to this size are read whole before sending: one write with the head, and a retry
+/// stays possible. Larger or unsized ones are streamed.
+const BUFFER_BODY_UP_TO: u64 = 64 * 1024;
+/// The first read's size: most answers (head and body) fit.
+const FIRST_READ: usize = 4 * 1024;
+
+/// Why a request failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// No connection could be opened.
+    Connect(String),
+    /// The connection failed or closed before the answer was complete.
+    Lost(String),
+    /// The upstream's answer is not valid HTTP/1.1.
+    Malformed(String),
+    /// The caller's own body could not be read.
+    Caller(String),
+}
+
+/// What a request carries besides its body.
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    pub method: &'a Method,
+    pub path_and_query: &'a str,
+    pub headers: &'a HeaderMap,
+    /// The `Host` when the caller sent none.
+    pub host: &'a str,
+    /// Appended to `x-forwarded-for`.
+    pub forwarded_for: Option<IpAddr>,
+}
+
+/// The request body, as it will be written.
+enum Payload {
+    /// All of it (maybe nothing): can be written with the head, and again on a retry.
+    Buffered(Bytes),
+    Streamed(Incoming),
+}
+
+/// Sends one request to `endpoint` (at `addr`) and returns the answer once its head is read.
+pub async fn send(
+    pool: &Arc<Pool>,
+    endpoint: usize,
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    request: Outgoing<'_>,
+    body: Incoming,
+) -> Result<Response<UpstreamBody>, ClientError> {
+    let (payload, framing) = prepare(request.method, request.headers, body).await?;
+    let mut head = Vec::with_capacity(256 + request.headers.len() * 48);
+    head::write_request(
+        &mut head,
+        request.method,
+        request.path_and_query,
+        request.headers,
+        request.host,
+        request.forwarded_for,
+        framing,
+    );
+    let idempotent = matches!(
+        *request.method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    );
+    let mut payload = Some(payload);
+    let mut fresh_only = false;
+    loop {
+        let pooled = if fresh_only {
+            None
+        } else {
+            pool.take(endpoint)
+        };
+        let reused = pooled.is_some();
+        let stream = match pooled {
+            Some(stream) => stream,
+            None => connect(addr, connect_timeout).await?,
+        };
+        let release = Release {
+            pool: Arc::clone(pool),
+            endpoint,
+        };
+        let this = match &payload {
+            Some(Payload::Buffered(bytes)) => Payload::Buffered(bytes.clone()),
+            _ => payload
+                .take()
+                .map_or(Payload::Buffered(Bytes::new()), |p| p),
+        };
+        let replayable = matches!(this, Payload::Buffered(_));
+        match exchange(stream, &head, this, framing, request.method, release).await {
+            Ok(response) => return Ok(response),
+            Err(failure) => {
+                let retry =
+                    reused && replayable && !failure.answered && (idempotent || !failure.written);
+                if !retry || fresh_only {
+                    return Err(failure.error);
+                }
+                fresh_only = true;
+            }
+        }
+    }
+}
+
+/// Reads a small body whole, or leaves it to be streamed; picks the framing.
+async fn prepare(
+    method: &Method,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<(Payload, Framing), ClientError> {
+    if body.is_end_stream() {
+        let announce = headers.contains_key(http::header::CONTENT_LENGTH)
+            || matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+        return Ok((Payload::Buffered(Bytes::new()), Framing::Empty { announce }));
+    }
+    match body.size_hint().exact() {
+        Some(n) if n <= BUFFER_BODY_UP_TO => {
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| {
+                    ClientError::Caller(format!("the request body could not be read: {e}"))
+                })?
+                .to_bytes();
+            let framing = Framing::Length(bytes.len() as u64);
+            Ok((Payload::Buffered(bytes), framing))
+        }
+        Some(n) => Ok((Payload::Streamed(body), Framing::Length(n))),
+        None => Ok((Payload::Streamed(body), Framing::Chunked)),
+    }
+}
+
+async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ClientError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(ClientError::Connect(format!("{addr}: {e}"))),
+        Err(_) => {
+            return Err(ClientError::Connect(format!(
+                "{addr}: no connection within {timeout:?}"
+            )))
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// A failed exchange, with what is known about how far it got.
+struct Failure {
+    error: ClientError,
+    /// The whole request went out.
+    written: bool,
+    /// Some of an answer came back.
+    answered: bool,
+}
+
+fn lost(e: impl std::fmt::Display, written: bool, answered: bool) -> Failure {
+    Failure {
+        error: ClientError::Lost(e.to_string()),
+        written,
+        answered,
+    }
+}
+
+/// Writes the request and reads the answer's head on one connection.
+async fn exchange(
+    mut stream: TcpStream,
+    head: &[u8],
+    payload: Payload,
+    framing: Framing,
+    method: &Method,
+    release: Release,
+) -> Result<Response<UpstreamBody>, Failure> {
+    match payload {
+        Payload::Buffered(bytes) => {
+            write_all_vectored(&mut stream, &mut [IoSlice::new(head), IoSlice::new(&bytes)])
+                .await
+                .map_err(|e| lost(e, false, false))?
+        }
+        Payload::Streamed(body) => {
+            stream
+                .write_all(head)
+                .await
+                .map_err(|e| lost(e, false, false))?;
+            stream_body(&mut stream, body, framing == Framing::Chunked).await?;
+        }
+    }
+    let mut buf = BytesMut::with_capacity(FIRST_READ);
+    let parsed = loop {
+        match head::parse_response(&mut buf, method) {
+            Ok(Some(parsed)) => break parsed,
+            Ok(None) => {}
+            Err(e) => {
+                return Err(Failure {
+                    error: ClientError::Malformed(e.0),
+                    written: true,
+                    answered: true,
+                })
+            }
+        }
+        if buf.capacity() == buf.len() {
+            buf.reserve(buf.len().max(FIRST_READ));
+        }
+        match stream.read_buf(&mut buf).await {
+            Ok(0) => {
+                let answered = !buf.is_empty();
+                return Err(lost(
+                    "the upstream closed the connection before answering",
+                    true,
+                    answered,
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let answered = !buf.is_empty();
+                return Err(lost(e, true, answered));
+            }
+        }
+    };
+    let release = parsed.keep_alive.then_some(release);
+    let decode = match parsed.body {
+        BodyKind::None => None,
+        BodyKind::Length(n) => Some(Decode::Length(n)),
+        BodyKind::Chunked => Some(Decode::Chunked(Chunk::Size)),
+        BodyKind::UntilClose => Some(Decode::UntilClose),
+    };
+    let body = match decode {
+        None => {
+            give_back_if_clean(release, stream, &buf);
+            UpstreamBody::whole(Bytes::new())
+        }
+        Some(Decode::Length(n)) if buf.len() as u64 >= n => {
+            // The whole body came with the head (a usize: it fits in `buf`).
+            let whole = buf.split_to(n as usize).freeze();
+            give_back_if_clean(release, stream, &buf);
+            UpstreamBody::whole(whole)
+        }
+        Some(decode) => UpstreamBody::live(stream, buf, decode, release),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = parsed.status;
+    *response.headers_mut() = parsed.headers;
+    Ok(response)
+}
+
+/// Pools a connection whose answer ended exactly where the bytes read end.
+fn give_back_if_clean(release: Option<Release>, stream: TcpStream, rest: &BytesMut) {
+    if let (Some(release), true) = (release, rest.is_empty()) {
+        release.give_back(stream);
+    }
+}
+
+/// Streams the caller's body: as it is (known length) or chunked.
+async fn stream_body(
+    stream: &mut TcpStream,
+    mut body: Incoming,
+    chunked: bool,
+) -> Result<(), Failure> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Failure {
+            error: ClientError::Caller(format!("the request body could not be read: {e}")),
+            written: false,
+            answered: false,
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // Trailers do not travel to an HTTP/1.1 upstream.
+        };
+        if data.is_empty() {
+            continue;
+        }
+        let written = if chunked {
+            let size = format!("{:x}\r\n", data.len());
+            write_all_vectored(
+                stream,
+                &mut [
+                    IoSlice::new(size.as_bytes()),
+                    IoSlice::new(&data),
+                    IoSlice::new(b"\r\n"),
+                ],
+            )
+            .await
+        } else {
+            stream.write_all(&data).await
+        };
+        written.map_err(|e| lost(e, false, false))?;
+    }
+    if chunked {
+        stream
+            .write_all(b"0\r\n\r\n")
+            .await
+            .map_err(|e| lost(e, false, false))?;
+    }
+    Ok(())
+}
+
+/// Writes every slice, in as few system calls as the socket allows.
+async fn write_all_vectored(
+    stream: &mut TcpStream,
+    mut slices: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        let n = stream.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}
