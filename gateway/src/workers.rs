@@ -21,7 +21,11 @@ thread_local! {
     static WORKER: Cell<usize> = const { Cell::new(0) };
 }
 
-/// This thread's worker number: 1..=workers on worker threads, 0 elsewhere.
+/// Worker numbers handed out so far: unique across listeners (each listener has its own
+/// worker threads and event loops, and per-worker pools must not mix them).
+static NUMBERED: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's worker number: 1..=listeners×workers on worker threads, 0 elsewhere.
 pub fn id() -> usize {
     WORKER.with(Cell::get)
 }
@@ -117,7 +121,7 @@ pub async fn serve_on_workers(
         std::thread::Builder::new()
             .name(format!("worker-{}", i + 1))
             .spawn(move || {
-                WORKER.with(|w| w.set(i + 1));
+                WORKER.with(|w| w.set(NUMBERED.fetch_add(1, Ordering::Relaxed) + 1));
                 runtime.block_on(async move {
                     match socket.listen(4096) {
                         Ok(listener) => {
@@ -161,6 +165,9 @@ mod tests {
         let group = Workers::default();
         group.started();
         let finished = tokio::time::timeout(std::time::Duration::from_secs(5), group.finished());
-        assert!(finished.await.is_ok(), "the last worker to drain must not wait");
+        assert!(
+            finished.await.is_ok(),
+            "the last worker to drain must not wait"
+        );
     }
 }

@@ -312,6 +312,22 @@ async fn real_http_upstreams_are_spoken_to_correctly() {
     let (status, _, body) = get("/raw/cut").await;
     assert_eq!(status, 200);
     assert!(body.len() < 100, "{body}");
+    // Transfer-Encoding and Content-Length both: the chunked body, whole.
+    let (status, head, body) = get("/raw/te-and-cl").await;
+    assert_eq!((status, body.as_str()), (200, "hello"), "{head}");
+    // An upstream refusing a large upload before reading it: its 413 reaches the caller.
+    let file = std::env::temp_dir().join(format!("gateway-early-{}", std::process::id()));
+    std::fs::write(&file, pattern(4_000_000)).expect("write upload");
+    let (status, _, body) = common::curl(vec![
+        "--data-binary".into(),
+        format!("@{}", file.display()),
+        format!("{base}/raw/early"),
+    ])
+    .await;
+    let _ = std::fs::remove_file(&file);
+    // (curl sent `Expect: 100-continue`: its "body" starts with the final head.)
+    assert_eq!(status, 413, "{body}");
+    assert!(body.ends_with("\r\n\r\ntoo big\n"), "{body}");
     // Not HTTP: 502; closed without a word: 503 with the JSON error.
     let (status, _, body) = get("/raw/garbage").await;
     assert_eq!(status, 502, "{body}");

@@ -19,6 +19,8 @@
  * Raw TCP paths (second port):
  *   /until-close         HTTP/1.0-style body ending when the connection closes
  *   /cut                 content-length 100, 10 bytes, then close
+ *   /te-and-cl           chunked body with a (wrong) content-length beside it
+ *   /early               413 and close, without reading the request body
  *   /garbage             not HTTP at all
  *   /silent-close        closes without answering
  *
@@ -127,6 +129,15 @@ const raw = net.createServer((socket) => {
     } else if (path.endsWith('/cut')) {
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789');
       setTimeout(() => socket.destroy(), 50);
+    } else if (path.endsWith('/te-and-cl')) {
+      // Both framings: Transfer-Encoding wins; the Content-Length must not be forwarded.
+      socket.end('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n' +
+        '5\r\nhello\r\n0\r\n\r\n');
+    } else if (path.endsWith('/early')) {
+      // Refuses an upload without reading it, then closes (as many servers do for 413).
+      socket.end('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\nconnection: close\r\n\r\ntoo big\n');
+      socket.removeAllListeners('data');
+      socket.pause();
     } else if (path.endsWith('/garbage')) {
       socket.end('this is not HTTP\r\n\r\n');
     } else {

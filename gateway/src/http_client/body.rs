@@ -141,15 +141,23 @@ fn line_end(buf: &[u8]) -> io::Result<Option<usize>> {
     }
 }
 
+/// A chunk-size line: 1 to 15 hex digits, then optional whitespace and `;extensions`
+/// (no bare CR anywhere). Strict on purpose: leniency on a shared connection invites
+/// desynchronisation.
 fn chunk_size(line: &[u8]) -> io::Result<u64> {
-    let digits = line.split(|b| *b == b';').next().unwrap_or(&[]);
-    let digits = std::str::from_utf8(digits)
-        .map_err(|_| broken("invalid chunk size"))?
-        .trim_matches([' ', '\t']);
-    if digits.is_empty() || digits.len() > 15 {
-        return Err(broken("invalid chunk size"));
+    let invalid = || broken("invalid chunk size");
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 15 || line.contains(&b'\r') {
+        return Err(invalid());
     }
-    u64::from_str_radix(digits, 16).map_err(|_| broken("invalid chunk size"))
+    let mut rest = line[digits..]
+        .iter()
+        .skip_while(|b| **b == b' ' || **b == b'\t');
+    if rest.next().is_some_and(|first| *first != b';') {
+        return Err(invalid());
+    }
+    let text = std::str::from_utf8(&line[..digits]).map_err(|_| invalid())?;
+    u64::from_str_radix(text, 16).map_err(|_| invalid())
 }
 
 impl Live {
@@ -372,6 +380,19 @@ mod tests {
         assert!(
             decode_chunked(b"ffffffffffffffff\r\n").is_err(),
             "size overflow"
+        );
+        assert!(decode_chunked(b"+5\r\nhello\r\n0\r\n\r\n").is_err(), "sign");
+        assert!(
+            decode_chunked(b" 5\r\nhello\r\n0\r\n\r\n").is_err(),
+            "leading space"
+        );
+        assert!(
+            decode_chunked(b"5 x\r\nhello\r\n0\r\n\r\n").is_err(),
+            "junk after size"
+        );
+        assert_eq!(
+            decode_chunked(b"5 ;a=b\r\nhello\r\n0\r\n\r\n").unwrap(),
+            b"hello"
         );
         assert!(decode_chunked(b"5\r\nhel").is_err(), "cut short");
         let long = vec![b'1'; MAX_LINE + 10];

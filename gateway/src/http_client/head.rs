@@ -41,9 +41,13 @@ pub enum Framing {
     Chunked,
 }
 
-/// Whether a header is hop-by-hop (fixed list or named by `Connection`).
+/// Whether a header is hop-by-hop (fixed list or named by `Connection`). `Host` and the
+/// framing headers are the client's to decide, whatever `Connection` names.
 fn hop_by_hop(name: &HeaderName, named: &[HeaderName]) -> bool {
-    HOP_BY_HOP.contains(&name.as_str()) || named.contains(name)
+    HOP_BY_HOP.contains(&name.as_str())
+        || (named.contains(name)
+            && name != http::header::HOST
+            && name != http::header::CONTENT_LENGTH)
 }
 
 /// The header names a `Connection` header lists (usually none: no allocation then).
@@ -73,6 +77,10 @@ pub fn write_request(
     let named = connection_named(headers);
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
+    // `http://host?x=1` has an empty path: origin form needs its `/`.
+    if !path_and_query.starts_with('/') && path_and_query != "*" {
+        out.push(b'/');
+    }
     out.extend_from_slice(path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if !headers.contains_key(http::header::HOST) {
@@ -224,13 +232,27 @@ fn build(
     let bodiless = *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
+    let has_codings = all.contains_key(http::header::TRANSFER_ENCODING);
     let codings = tokens(http::header::TRANSFER_ENCODING);
+    // Framing is decided on the header being there, not on its parse: an unreadable
+    // Transfer-Encoding must not fall back to Content-Length on a shared connection.
+    if has_codings
+        && (codings.is_empty()
+            || all
+                .get_all(http::header::TRANSFER_ENCODING)
+                .iter()
+                .any(|v| v.to_str().is_err())
+            || codings.iter().filter(|c| *c == "chunked").count() > 1)
+    {
+        return Err(HeadError("invalid transfer-encoding".into()));
+    }
     let body = if bodiless {
         BodyKind::None
-    } else if !codings.is_empty() {
-        // With Transfer-Encoding, Content-Length is ignored and the connection not reused
-        // when both came (RFC 9112 §6.3 item 3).
-        if all.contains_key(http::header::CONTENT_LENGTH) {
+    } else if has_codings {
+        // With Transfer-Encoding, Content-Length is ignored, removed before forwarding, and
+        // the connection not reused when both came (RFC 9112 §6.3 item 3); HTTP/1.0 has no
+        // transfer codings, so its framing is suspect (§6.1): not reused either.
+        if all.remove(http::header::CONTENT_LENGTH).is_some() || !http11 {
             keep_alive = false;
         }
         if codings.last().map(String::as_str) == Some("chunked") {
@@ -336,6 +358,56 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "GET / HTTP/1.1\r\nhost: up:1\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn suspect_framing_is_refused_or_not_reused() {
+        let head = parse(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n",
+            Method::GET,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((head.body, head.keep_alive), (BodyKind::Chunked, false));
+        assert!(
+            head.headers.get("content-length").is_none(),
+            "never forwarded beside TE"
+        );
+        let head = parse(
+            "HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n",
+            Method::GET,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!head.keep_alive);
+        assert!(parse(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, chunked\r\n\r\n",
+            Method::GET
+        )
+        .is_err());
+        assert!(parse(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: é\r\ncontent-length: 1\r\n\r\n",
+            Method::GET
+        )
+        .is_err());
+        // `Connection: host` cannot strip the Host; an empty path gets its `/`.
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "h".parse().unwrap());
+        headers.insert("connection", "host".parse().unwrap());
+        let mut out = Vec::new();
+        write_request(
+            &mut out,
+            &Method::GET,
+            "?x=1",
+            &headers,
+            "up:1",
+            None,
+            Framing::Empty { announce: false },
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET /?x=1 HTTP/1.1\r\nhost: h\r\n\r\n"
         );
     }
 

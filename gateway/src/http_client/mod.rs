@@ -12,9 +12,14 @@
 //! - [`body`]: the streamed response body (content-length, chunked, until close).
 //! - [`pool`]: idle connections per worker and endpoint, swept when idle too long or closed.
 //!
+//! A streamed upload is written while the connection is watched for an answer: an upstream
+//! that answers before reading the whole body (413, 401) has its answer passed on, whether it
+//! then closes or just stops reading, and that connection is not reused. Response trailers are
+//! read and dropped.
+//!
 //! Retries: a request that failed on a *reused* connection before any answer byte came back is
 //! sent once more on a fresh connection when its body is still at hand and either the method
-//! is idempotent or the request could not be written at all (an upstream closing an idle
+//! is idempotent or not one byte of it went out (an upstream closing an idle
 //! connection races with its reuse; RFC 9110 §9.2.2).
 
 pub mod body;
@@ -30,7 +35,8 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
 use tokio::net::TcpStream;
 
 pub use body::UpstreamBody;
@@ -128,7 +134,7 @@ pub async fn send(
             Ok(response) => return Ok(response),
             Err(failure) => {
                 let retry =
-                    reused && replayable && !failure.answered && (idempotent || !failure.written);
+                    reused && replayable && !failure.answered && (idempotent || !failure.sent_any);
                 if !retry || fresh_only {
                     return Err(failure.error);
                 }
@@ -183,19 +189,23 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Clien
 /// A failed exchange, with what is known about how far it got.
 struct Failure {
     error: ClientError,
-    /// The whole request went out.
-    written: bool,
+    /// Some of the request went out (then only an idempotent one may be sent again).
+    sent_any: bool,
     /// Some of an answer came back.
     answered: bool,
 }
 
-fn lost(e: impl std::fmt::Display, written: bool, answered: bool) -> Failure {
+fn lost(e: impl std::fmt::Display, sent_any: bool, answered: bool) -> Failure {
     Failure {
         error: ClientError::Lost(e.to_string()),
-        written,
+        sent_any,
         answered,
     }
 }
+
+/// How long an upstream that stopped reading the request may take to show its answer
+/// (typically 413 or 401 sent before the body was read).
+const EARLY_ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// Writes the request and reads the answer's head on one connection.
 async fn exchange(
@@ -206,29 +216,78 @@ async fn exchange(
     method: &Method,
     release: Release,
 ) -> Result<Response<UpstreamBody>, Failure> {
-    match payload {
+    let mut sent = 0;
+    let written = match payload {
         Payload::Buffered(bytes) => {
-            write_all_vectored(&mut stream, &mut [IoSlice::new(head), IoSlice::new(&bytes)])
+            let mut slices = [IoSlice::new(head), IoSlice::new(&bytes)];
+            write_all_vectored(&mut stream, &mut slices, &mut sent)
                 .await
-                .map_err(|e| lost(e, false, false))?
+                .map_err(BodyError::Upstream)
         }
         Payload::Streamed(body) => {
-            stream
-                .write_all(head)
-                .await
-                .map_err(|e| lost(e, false, false))?;
-            stream_body(&mut stream, body, framing == Framing::Chunked).await?;
+            let expected = match framing {
+                Framing::Length(n) => Some(n),
+                _ => None,
+            };
+            // While the body goes out, watch for an answer: an upstream that refuses the
+            // upload may stop reading it, and its answer must not wait for the timeout.
+            let (reader, mut writer) = stream.split();
+            let upload = async {
+                write_all_vectored(&mut writer, &mut [IoSlice::new(head)], &mut sent)
+                    .await
+                    .map_err(BodyError::Upstream)?;
+                stream_body(&mut writer, body, expected, &mut sent).await
+            };
+            tokio::select! {
+                biased;
+                done = upload => done,
+                _ = reader.readable() => Err(BodyError::Upstream(io::Error::other(
+                    "the upstream answered before the request body was sent",
+                ))),
+            }
+        }
+    };
+    let mut buf = BytesMut::with_capacity(FIRST_READ);
+    let release = Some(release);
+    match written {
+        Ok(()) => {}
+        Err(BodyError::Caller(message)) => {
+            return Err(Failure {
+                error: ClientError::Caller(message),
+                sent_any: sent > 0,
+                answered: false,
+            })
+        }
+        Err(BodyError::Upstream(e)) => {
+            // The upstream may have answered already and stopped reading: pass its answer on
+            // (the connection is done either way: `None`, never pooled).
+            let early =
+                tokio::time::timeout(EARLY_ANSWER_WAIT, read_head(&mut stream, &mut buf, method));
+            match early.await {
+                Ok(Ok(parsed)) => return Ok(respond(parsed, stream, buf, None)),
+                _ => return Err(lost(e, sent > 0, false)),
+            }
         }
     }
-    let mut buf = BytesMut::with_capacity(FIRST_READ);
-    let parsed = loop {
-        match head::parse_response(&mut buf, method) {
-            Ok(Some(parsed)) => break parsed,
+    let parsed = read_head(&mut stream, &mut buf, method).await?;
+    let release = release.filter(|_| parsed.keep_alive);
+    Ok(respond(parsed, stream, buf, release))
+}
+
+/// Reads until a whole response head is in `buf`, and parses it.
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    method: &Method,
+) -> Result<head::ResponseHead, Failure> {
+    loop {
+        match head::parse_response(buf, method) {
+            Ok(Some(parsed)) => return Ok(parsed),
             Ok(None) => {}
             Err(e) => {
                 return Err(Failure {
                     error: ClientError::Malformed(e.0),
-                    written: true,
+                    sent_any: true,
                     answered: true,
                 })
             }
@@ -236,7 +295,7 @@ async fn exchange(
         if buf.capacity() == buf.len() {
             buf.reserve(buf.len().max(FIRST_READ));
         }
-        match stream.read_buf(&mut buf).await {
+        match stream.read_buf(buf).await {
             Ok(0) => {
                 let answered = !buf.is_empty();
                 return Err(lost(
@@ -251,8 +310,17 @@ async fn exchange(
                 return Err(lost(e, true, answered));
             }
         }
-    };
-    let release = parsed.keep_alive.then_some(release);
+    }
+}
+
+/// The response for a parsed head: its body, and the connection pooled at once when the
+/// body is already complete.
+fn respond(
+    parsed: head::ResponseHead,
+    stream: TcpStream,
+    mut buf: BytesMut,
+    release: Option<Release>,
+) -> Response<UpstreamBody> {
     let decode = match parsed.body {
         BodyKind::None => None,
         BodyKind::Length(n) => Some(Decode::Length(n)),
@@ -275,7 +343,7 @@ async fn exchange(
     let mut response = Response::new(body);
     *response.status_mut() = parsed.status;
     *response.headers_mut() = parsed.headers;
-    Ok(response)
+    response
 }
 
 /// Pools a connection whose answer ended exactly where the bytes read end.
@@ -285,53 +353,71 @@ fn give_back_if_clean(release: Option<Release>, stream: TcpStream, rest: &BytesM
     }
 }
 
-/// Streams the caller's body: as it is (known length) or chunked.
-async fn stream_body(
-    stream: &mut TcpStream,
+/// Why streaming the request body stopped.
+enum BodyError {
+    /// The caller's body failed or did not match its length.
+    Caller(String),
+    /// Writing to the upstream failed.
+    Upstream(io::Error),
+}
+
+/// Streams the caller's body: as it is (its announced length, checked) or chunked.
+async fn stream_body<W: AsyncWrite + Unpin>(
+    stream: &mut W,
     mut body: Incoming,
-    chunked: bool,
-) -> Result<(), Failure> {
+    expected: Option<u64>,
+    sent: &mut usize,
+) -> Result<(), BodyError> {
+    let mut total: u64 = 0;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Failure {
-            error: ClientError::Caller(format!("the request body could not be read: {e}")),
-            written: false,
-            answered: false,
-        })?;
+        let frame = frame
+            .map_err(|e| BodyError::Caller(format!("the request body could not be read: {e}")))?;
         let Ok(data) = frame.into_data() else {
             continue; // Trailers do not travel to an HTTP/1.1 upstream.
         };
         if data.is_empty() {
             continue;
         }
-        let written = if chunked {
-            let size = format!("{:x}\r\n", data.len());
-            write_all_vectored(
-                stream,
-                &mut [
-                    IoSlice::new(size.as_bytes()),
-                    IoSlice::new(&data),
-                    IoSlice::new(b"\r\n"),
-                ],
-            )
-            .await
+        total += data.len() as u64;
+        if let Some(expected) = expected {
+            // Bytes beyond the announced length would be read as the next request.
+            if total > expected {
+                return Err(BodyError::Caller(
+                    "the request body is longer than its content-length".into(),
+                ));
+            }
+            write_all_vectored(stream, &mut [IoSlice::new(&data)], sent)
+                .await
+                .map_err(BodyError::Upstream)?;
         } else {
-            stream.write_all(&data).await
-        };
-        written.map_err(|e| lost(e, false, false))?;
+            let size = format!("{:x}\r\n", data.len());
+            let mut slices = [
+                IoSlice::new(size.as_bytes()),
+                IoSlice::new(&data),
+                IoSlice::new(b"\r\n"),
+            ];
+            write_all_vectored(stream, &mut slices, sent)
+                .await
+                .map_err(BodyError::Upstream)?;
+        }
     }
-    if chunked {
-        stream
-            .write_all(b"0\r\n\r\n")
+    match expected {
+        Some(expected) if total != expected => Err(BodyError::Caller(
+            "the request body is shorter than its content-length".into(),
+        )),
+        Some(_) => Ok(()),
+        None => write_all_vectored(stream, &mut [IoSlice::new(b"0\r\n\r\n")], sent)
             .await
-            .map_err(|e| lost(e, false, false))?;
+            .map_err(BodyError::Upstream),
     }
-    Ok(())
 }
 
-/// Writes every slice, in as few system calls as the socket allows.
-async fn write_all_vectored(
-    stream: &mut TcpStream,
+/// Writes every slice, in as few system calls as the socket allows; `sent` counts the bytes
+/// that went out.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    stream: &mut W,
     mut slices: &mut [IoSlice<'_>],
+    sent: &mut usize,
 ) -> io::Result<()> {
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
@@ -339,6 +425,7 @@ async fn write_all_vectored(
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
+        *sent += n;
         IoSlice::advance_slices(&mut slices, n);
     }
     Ok(())

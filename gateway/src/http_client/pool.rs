@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError, Weak};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
@@ -129,16 +128,12 @@ pub fn spawn_sweeper(pool: Weak<Pool>, every: Duration) {
 }
 
 /// Whether an idle connection can carry a request: nothing to read (no EOF, no stray bytes).
+///
+/// `try_read` answers `WouldBlock` without a system call while the event loop has seen
+/// nothing on the socket, and only asks the socket when it has (readiness can also outlive
+/// the data). Unlike `poll_read_ready` it is not subject to the task's cooperative budget,
+/// which would report a closed connection as alive once the budget runs out.
 fn alive(stream: &TcpStream) -> bool {
-    let mut cx = Context::from_waker(Waker::noop());
-    match stream.poll_read_ready(&mut cx) {
-        Poll::Pending => true,
-        Poll::Ready(Err(_)) => false,
-        // Readiness can outlive the data (a read that filled its buffer exactly does not
-        // clear it): ask the socket.
-        Poll::Ready(Ok(())) => {
-            let mut probe = [0u8; 1];
-            matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-        }
-    }
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }

@@ -247,6 +247,8 @@ impl Runtime {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
+        // Worker threads in all: each listener has its own.
+        let threads = workers * config.listeners.len().max(1);
         // A reload keeps what still fits: connection pools by (address, settings), so calls
         // in flight keep their connections and new calls need no reconnect; circuit breakers
         // by cluster name, so calls in flight stay counted.
@@ -303,14 +305,14 @@ impl Runtime {
                         .and_then(|p| p.clusters.get(&c.name))
                         .and_then(|old| match &old.kind {
                             UpstreamKind::Http(h)
-                                if h.same_as(&addrs, connect_timeout, workers) =>
+                                if h.same_as(&addrs, connect_timeout, threads) =>
                             {
                                 Some(Arc::clone(h))
                             }
                             _ => None,
                         });
                 let http = kept.unwrap_or_else(|| {
-                    Arc::new(HttpCluster::new(&c.name, addrs, connect_timeout, workers))
+                    Arc::new(HttpCluster::new(&c.name, addrs, connect_timeout, threads))
                 });
                 let upstream = UpstreamCluster {
                     kind: UpstreamKind::Http(http),
