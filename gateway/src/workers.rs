@@ -1,6 +1,9 @@
-//! Thread-per-core serving, as nginx and Envoy do it: each listener is served by `workers`
-//! threads, each running its own single-threaded Tokio runtime on its own `SO_REUSEPORT`
-//! socket, so the kernel spreads connections over them. A request, the upstream connection it
+//! Thread-per-core serving, as nginx does it: each listener is served by `workers` threads,
+//! each running its own single-threaded Tokio runtime and accepting from the one listening
+//! socket they share, so a worker takes new connections when it is free to. (`SO_REUSEPORT`,
+//! one socket per worker, was tried: the kernel spreads connections by a hash of their
+//! addresses, and an unlucky split of a few long-lived connections left one worker with twice
+//! the other's load and a p99 latency several times the p50.) A request, the upstream connection it
 //! uses and their wakeups stay on one thread: no work stealing, no cross-thread wakeups on the
 //! hot path. Upstream clients that pool connections keep one pool per worker (see
 //! [`id`]). The admin API, the metadata API and xDS stay on the main runtime.
@@ -10,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::net::TcpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -65,22 +67,12 @@ impl Workers {
     }
 }
 
-/// A socket bound to `addr` that other sockets may bind too (`SO_REUSEPORT`).
-fn reuseport_socket(addr: SocketAddr) -> Result<TcpSocket, String> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(|e| e.to_string())?;
-    socket.set_reuseaddr(true).map_err(|e| e.to_string())?;
-    #[cfg(unix)]
-    socket.set_reuseport(true).map_err(|e| e.to_string())?;
-    socket.set_nodelay(true).map_err(|e| e.to_string())?;
-    socket
-        .bind(addr)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    Ok(socket)
+/// A listening socket for `addr`, to be shared by every worker of a listener.
+fn shared_listener(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    Ok(listener)
 }
 
 /// Serves `addr` on `workers` threads until `stop` turns true; returns, once every worker
@@ -95,11 +87,11 @@ pub async fn serve_on_workers(
     tls: Option<Arc<crate::tls::Certificates>>,
     stop: &watch::Sender<bool>,
 ) -> Result<(SocketAddr, JoinHandle<()>), String> {
-    let first = reuseport_socket(addr)?;
-    let bound = first.local_addr().map_err(|e| e.to_string())?;
-    let mut sockets = vec![first];
-    for _ in 1..workers.max(1) {
-        sockets.push(reuseport_socket(bound)?);
+    let shared = shared_listener(addr)?;
+    let bound = shared.local_addr().map_err(|e| e.to_string())?;
+    let mut sockets = Vec::new();
+    for _ in 0..workers.max(1) {
+        sockets.push(shared.try_clone().map_err(|e| e.to_string())?);
     }
     let drain = std::time::Duration::from_millis(limits.drain_timeout_ms);
     let max_header_bytes = limits.max_header_bytes;
@@ -123,7 +115,7 @@ pub async fn serve_on_workers(
             .spawn(move || {
                 WORKER.with(|w| w.set(NUMBERED.fetch_add(1, Ordering::Relaxed) + 1));
                 runtime.block_on(async move {
-                    match socket.listen(4096) {
+                    match tokio::net::TcpListener::from_std(socket) {
                         Ok(listener) => {
                             let _ = ready.send(Ok(()));
                             let shutdown = async move {
