@@ -11,7 +11,8 @@
 //!   `/ready`, `/config_dump`, `/metadata`, `/openapi.json`.
 //! * [`xds`], [`xds_route`]: routes, clusters and endpoints from an xDS control plane, kept
 //!   ready for requests across updates.
-//! * [`http_proxy`]: plain HTTP proxied as it is to `http` clusters;
+//! * [`http_proxy`]: plain HTTP proxied as it is to `http` clusters, over [`http_client`]
+//!   (a task-less HTTP/1.1 client with per-worker idle pools);
 //! * [`grpc_proxy`]: gRPC/Triple calls proxied as they are to gRPC clusters; [`transcode`]:
 //!   HTTP/JSON calls turned into unary gRPC calls by protobuf descriptors; [`triple_call`]:
 //!   HTTP/JSON routes onto Triple clusters without IDL (hessian2 wrappers, or JSON as is);
@@ -19,7 +20,8 @@
 //! * [`pipeline`]: every request — dispatch, then [`telemetry`] (Prometheus metrics, access
 //!   logs); [`rate_limit`]: governor token buckets per route and client key; [`breaker`]:
 //!   circuit breaking per cluster.
-//! * [`workers`]: thread-per-core serving (one event loop per worker thread, `SO_REUSEPORT`).
+//! * [`workers`]: thread-per-core serving (one event loop per worker thread, one shared
+//!   listening socket).
 //! * [`app`]: start and stop a configured gateway; [`demo`]: the self-contained demo;
 //!   [`control_plane`]: the file-driven xDS control plane (`gateway control-plane`).
 #![forbid(unsafe_code)]

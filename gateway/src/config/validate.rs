@@ -60,7 +60,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             "at most 1024 (0 means one per CPU)".into(),
         );
     }
-    // SO_REUSEPORT would let two listeners share an address silently: refuse it.
+    // Two listeners on one address: say so here, not as a bind error at start.
     for (i, l) in config.listeners.iter().enumerate() {
         if config.listeners[..i].iter().any(|o| o.address == l.address) {
             bad(
