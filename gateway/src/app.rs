@@ -237,6 +237,7 @@ fn spawn(
         limits.max_header_bytes,
         drain,
         tls,
+        (crate::server::Spread::new(1), 0),
         async move {
             let _ = stopped.wait_for(|s| *s).await;
         },

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,17 +36,67 @@ pub type Handler = Arc<
     dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
 >;
 
+/// Connections open on each worker of one listener. The workers accept from one shared
+/// socket; whichever wakes first could take a whole burst of new connections (a client
+/// opening 8 at once), so a worker holding more than its share pauses before accepting
+/// again and lets the others take the next ones.
+#[derive(Debug)]
+pub struct Spread {
+    open: Vec<AtomicUsize>,
+}
+
+impl Spread {
+    pub fn new(workers: usize) -> Arc<Spread> {
+        Arc::new(Spread {
+            open: (0..workers.max(1)).map(|_| AtomicUsize::new(0)).collect(),
+        })
+    }
+
+    /// Whether worker `me` holds more than one connection above the average.
+    fn over_share(&self, me: usize) -> bool {
+        let n = self.open.len();
+        let total: usize = self.open.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        n > 1 && self.open[me].load(Ordering::Relaxed) * n > total + n
+    }
+
+    fn opened(self: &Arc<Self>, me: usize) -> Opened {
+        self.open[me].fetch_add(1, Ordering::Relaxed);
+        Opened {
+            spread: Arc::clone(self),
+            me,
+        }
+    }
+}
+
+/// One open connection, counted until dropped.
+struct Opened {
+    spread: Arc<Spread>,
+    me: usize,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.spread.open[self.me].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How long a worker over its share waits before accepting again (others take connections
+/// meanwhile; a worker alone, or all of them busy, only loses this much).
+const SPREAD_PAUSE: Duration = Duration::from_millis(1);
+
 /// How long a TLS client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `listener` (with TLS when `tls` is given) until `shutdown`, then waits up to `drain`
-/// for requests in flight.
+/// for requests in flight. `spread`: this worker's number among the listener's workers, and
+/// their connection counts.
 pub async fn serve(
     listener: TcpListener,
     handler: Handler,
     max_header_bytes: usize,
     drain: Duration,
     tls: Option<Arc<crate::tls::Certificates>>,
+    (spread, me): (Arc<Spread>, usize),
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -75,6 +126,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let opened = spread.opened(me);
                 let handler = Arc::clone(&handler);
                 let service = service_fn(move |mut req: Request<Incoming>| {
                     let handler = Arc::clone(&handler);
@@ -85,7 +137,11 @@ pub async fn serve(
                     let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
                     tokio::spawn(async move {
                         let _ = conn.await;
+                        drop(opened);
                     });
+                    if spread.over_share(me) {
+                        tokio::time::sleep(SPREAD_PAUSE).await;
+                    }
                     continue;
                 };
                 // The handshake runs on the connection's own task: a slow client never holds
@@ -103,7 +159,11 @@ pub async fn serve(
                     };
                     let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                     let _ = watcher.watch(conn).await;
+                    drop(opened);
                 });
+                if spread.over_share(me) {
+                    tokio::time::sleep(SPREAD_PAUSE).await;
+                }
             }
         }
     }

@@ -1,9 +1,9 @@
 //! Thread-per-core serving, as nginx does it: each listener is served by `workers` threads,
 //! each running its own single-threaded Tokio runtime and accepting from the one listening
-//! socket they share, so a worker takes new connections when it is free to. (`SO_REUSEPORT`,
-//! one socket per worker, was tried: the kernel spreads connections by a hash of their
-//! addresses, and an unlucky split of a few long-lived connections left one worker with twice
-//! the other's load and a p99 latency several times the p50.) A request, the upstream connection it
+//! socket they share; a worker with more than its share of connections lets the others take
+//! the next ones ([`crate::server::Spread`]). (`SO_REUSEPORT`, one socket per worker, was
+//! tried: the kernel spreads connections by a hash of their addresses, and a few long-lived
+//! connections split by luck, 6/2 for 8, left one worker with most of the load.) A request, the upstream connection it
 //! uses and their wakeups stay on one thread: no work stealing, no cross-thread wakeups on the
 //! hot path. Upstream clients that pool connections keep one pool per worker (see
 //! [`id`]). The admin API, the metadata API and xDS stay on the main runtime.
@@ -97,10 +97,11 @@ pub async fn serve_on_workers(
     let max_header_bytes = limits.max_header_bytes;
     let mut done = Vec::new();
     let mut listening = Vec::new();
+    let spreads = crate::server::Spread::new(workers);
     for (i, socket) in sockets.into_iter().enumerate() {
         let (ready, is_ready) = tokio::sync::oneshot::channel::<Result<(), String>>();
         listening.push(is_ready);
-        let (handler, tls) = (Arc::clone(&handler), tls.clone());
+        let (handler, tls, spread) = (Arc::clone(&handler), tls.clone(), Arc::clone(&spreads));
         let mut stopped = stop.subscribe();
         let (finished, wait) = tokio::sync::oneshot::channel::<()>();
         done.push(wait);
@@ -121,7 +122,17 @@ pub async fn serve_on_workers(
                             let shutdown = async move {
                                 let _ = stopped.wait_for(|s| *s).await;
                             };
-                            serve(listener, handler, max_header_bytes, drain, tls, shutdown).await;
+                            let spread = (spread, i);
+                            serve(
+                                listener,
+                                handler,
+                                max_header_bytes,
+                                drain,
+                                tls,
+                                spread,
+                                shutdown,
+                            )
+                            .await;
                         }
                         Err(e) => {
                             let _ = ready.send(Err(format!("cannot listen on {bound}: {e}")));
