@@ -173,3 +173,24 @@ pub async fn serve(
         _ = tokio::time::sleep(drain) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[test]
+    fn a_worker_over_its_share_of_connections_lets_others_accept() {
+        let spread = Spread::new(2);
+        let a: Vec<_> = (0..3).map(|_| spread.opened(0)).collect();
+        assert!(spread.over_share(0), "3 of 3: more than one above the average");
+        assert!(!spread.over_share(1));
+        let b: Vec<_> = (0..2).map(|_| spread.opened(1)).collect();
+        assert!(!spread.over_share(0), "3 of 5 is within one of the average");
+        drop(b);
+        assert!(spread.over_share(0), "closed connections count no more");
+        drop(a);
+        let alone = Spread::new(1);
+        let _many: Vec<_> = (0..10).map(|_| alone.opened(0)).collect();
+        assert!(!alone.over_share(0), "a lone worker never waits");
+    }
+}
