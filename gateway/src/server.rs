@@ -182,7 +182,10 @@ mod tests {
     fn a_worker_over_its_share_of_connections_lets_others_accept() {
         let spread = Spread::new(2);
         let a: Vec<_> = (0..3).map(|_| spread.opened(0)).collect();
-        assert!(spread.over_share(0), "3 of 3: more than one above the average");
+        assert!(
+            spread.over_share(0),
+            "3 of 3: more than one above the average"
+        );
         assert!(!spread.over_share(1));
         let b: Vec<_> = (0..2).map(|_| spread.opened(1)).collect();
         assert!(!spread.over_share(0), "3 of 5 is within one of the average");

@@ -50,17 +50,12 @@ fn hop_by_hop(name: &HeaderName, named: &[HeaderName]) -> bool {
             && name != http::header::CONTENT_LENGTH)
 }
 
-/// The header names a `Connection` header lists (usually none: no allocation then).
+/// The header names a `Connection` header lists besides its usual keep-alive/close (usually
+/// none: no allocation then).
 pub fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
-    if !headers.contains_key(http::header::CONNECTION) {
-        return Vec::new();
-    }
-    headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+    tokens(headers, http::header::CONNECTION)
+        .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect()
 }
 
@@ -214,38 +209,30 @@ fn build(
             .map_err(|_| HeadError(format!("invalid value for header {name}")))?;
         all.append(name, value);
     }
-    let tokens = |name: HeaderName| -> Vec<String> {
-        all.get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|t| t.trim().to_ascii_lowercase())
-            .filter(|t| !t.is_empty())
-            .collect()
-    };
-    let connection = tokens(http::header::CONNECTION);
     let mut keep_alive = if http11 {
-        !connection.iter().any(|t| t == "close")
+        !tokens(&all, http::header::CONNECTION).any(|t| t.eq_ignore_ascii_case("close"))
     } else {
-        connection.iter().any(|t| t == "keep-alive")
+        tokens(&all, http::header::CONNECTION).any(|t| t.eq_ignore_ascii_case("keep-alive"))
     };
     let bodiless = *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let has_codings = all.contains_key(http::header::TRANSFER_ENCODING);
-    let codings = tokens(http::header::TRANSFER_ENCODING);
+    let codings = || tokens(&all, http::header::TRANSFER_ENCODING);
+    let chunked = |t: &str| t.eq_ignore_ascii_case("chunked");
     // Framing is decided on the header being there, not on its parse: an unreadable
     // Transfer-Encoding must not fall back to Content-Length on a shared connection.
     if has_codings
-        && (codings.is_empty()
+        && (codings().next().is_none()
             || all
                 .get_all(http::header::TRANSFER_ENCODING)
                 .iter()
                 .any(|v| v.to_str().is_err())
-            || codings.iter().filter(|c| *c == "chunked").count() > 1)
+            || codings().filter(|t| chunked(t)).count() > 1)
     {
         return Err(HeadError("invalid transfer-encoding".into()));
     }
+    let ends_chunked = codings().last().is_some_and(chunked);
     let body = if bodiless {
         BodyKind::None
     } else if has_codings {
@@ -255,7 +242,7 @@ fn build(
         if all.remove(http::header::CONTENT_LENGTH).is_some() || !http11 {
             keep_alive = false;
         }
-        if codings.last().map(String::as_str) == Some("chunked") {
+        if ends_chunked {
             BodyKind::Chunked
         } else {
             keep_alive = false;
@@ -267,10 +254,7 @@ fn build(
         keep_alive = false;
         BodyKind::UntilClose
     };
-    let named: Vec<HeaderName> = connection
-        .iter()
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-        .collect();
+    let named = connection_named(&all);
     if all.keys().any(|name| hop_by_hop(name, &named)) {
         for name in HOP_BY_HOP.iter().copied() {
             all.remove(name);
@@ -285,6 +269,17 @@ fn build(
         body,
         keep_alive,
     })
+}
+
+/// The comma-separated tokens of every `name` field, trimmed, without allocating (a value that
+/// is not visible ASCII yields none).
+fn tokens(all: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
+    all.get_all(name)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// The one Content-Length (repeated identical values are allowed, RFC 9110 §8.6).
