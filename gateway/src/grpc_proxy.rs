@@ -7,10 +7,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::server::RequestBody;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
@@ -32,14 +32,14 @@ pub fn is_grpc<B>(req: &Request<B>) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
-pub async fn handle(rt: &Runtime, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(rt: &Runtime, req: Request<RequestBody>) -> Response<Body> {
     let mut tags = Tags::default();
     let mut response = proxy(rt, req, &mut tags).await;
     response.extensions_mut().insert(tags);
     response
 }
 
-async fn proxy(rt: &Runtime, req: Request<Incoming>, tags: &mut Tags) -> Response<Body> {
+async fn proxy(rt: &Runtime, req: Request<RequestBody>, tags: &mut Tags) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path();
     let refuse = |e: GatewayError, tags: &Tags| {

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::server::RequestBody;
 use http::header::HeaderValue;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use crate::breaker::Held;
 use crate::errors::GatewayError;
@@ -93,14 +93,14 @@ impl HttpCluster {
 }
 
 /// The `http_routes` entry a path falls under.
-pub fn target<'r>(rt: &'r Runtime, req: &Request<Incoming>) -> Option<&'r HttpRoute> {
+pub fn target<'r>(rt: &'r Runtime, req: &Request<RequestBody>) -> Option<&'r HttpRoute> {
     let path = req.uri().path();
     rt.http_routes
         .iter()
         .find(|r| path.starts_with(r.prefix.as_str()))
 }
 
-pub async fn handle(rt: &Runtime, req: Request<Incoming>, route: &HttpRoute) -> Response<Body> {
+pub async fn handle(rt: &Runtime, req: Request<RequestBody>, route: &HttpRoute) -> Response<Body> {
     let mut tags = Tags {
         route: Some(Arc::clone(&route.label)),
         cluster: Some(Arc::clone(&route.upstream.label)),
@@ -119,7 +119,7 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>, route: &HttpRoute) -> 
 
 async fn forward(
     rt: &Runtime,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     route: &HttpRoute,
     tags: &mut Tags,
 ) -> Result<Response<Body>, GatewayError> {

@@ -34,6 +34,7 @@ pub mod control_plane;
 pub mod demo;
 pub mod errors;
 pub mod grpc_proxy;
+pub mod http1;
 pub mod http_client;
 pub mod http_proxy;
 pub mod metadata;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{Request, Response};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
+
+use crate::server::RequestBody;
 
 use crate::runtime::Runtime;
 use crate::server::Body;
@@ -29,7 +31,7 @@ struct Facts {
 }
 
 impl Facts {
-    fn of(req: &Request<Incoming>) -> Facts {
+    fn of(req: &Request<RequestBody>) -> Facts {
         let header = |name: &str| {
             req.headers()
                 .get(name)
@@ -54,7 +56,7 @@ impl Facts {
     }
 }
 
-pub async fn handle(rt: Arc<Runtime>, mut req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(rt: Arc<Runtime>, mut req: Request<RequestBody>) -> Response<Body> {
     let start = Instant::now();
     let facts = rt.access_log.as_ref().map(|_| Facts::of(&req));
     let trace = rt.tracing.as_ref().map(|t| {

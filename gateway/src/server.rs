@@ -1,24 +1,28 @@
-//! HTTP serving: HTTP/1.1 and HTTP/2 on one port (detected per connection; over TLS, chosen by
-//! ALPN), keep-alive, header size limits, and graceful shutdown that lets requests in flight
-//! finish.
+//! HTTP serving: HTTP/1.1 (our own, [`crate::http1`]) and HTTP/2 (hyper) on one port — a
+//! connection that opens with the HTTP/2 preface is HTTP/2, with or without TLS — keep-alive,
+//! header size limits, and graceful shutdown that lets requests in flight finish.
 
-use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use crate::http1::body::RequestBody;
+use crate::http1::conn::{self, Ended};
 
 /// A response body: a whole JSON document, or a stream passed through (gRPC).
 pub type Body = BoxBody<Bytes, BoxError>;
@@ -33,7 +37,9 @@ pub fn boxed(response: Response<Full<Bytes>>) -> Response<Body> {
 
 /// What serves each request.
 pub type Handler = Arc<
-    dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
+    dyn Fn(Request<RequestBody>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>>
+        + Send
+        + Sync,
 >;
 
 /// Connections open on each worker of one listener. The workers accept from one shared
@@ -99,19 +105,8 @@ pub async fn serve(
     (spread, me): (Arc<Spread>, usize),
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        // Headers that do not fit the read buffer are answered 431.
-        .max_buf_size(max_header_bytes.max(8192))
-        .header_read_timeout(Duration::from_secs(30));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+    // Every connection holds a receiver: once all are gone, everything has drained.
+    let (stopping, stop) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -127,40 +122,33 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let opened = spread.opened(me);
-                let handler = Arc::clone(&handler);
-                let service = service_fn(move |mut req: Request<Incoming>| {
-                    let handler = Arc::clone(&handler);
-                    req.extensions_mut().insert(crate::telemetry::RemoteAddr(remote));
-                    async move { Ok::<_, Infallible>(handler(req).await) }
-                });
-                let Some(tls) = &tls else {
-                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                        drop(opened);
-                    });
-                    if spread.over_share(me) {
-                        tokio::time::sleep(SPREAD_PAUSE).await;
-                    }
-                    continue;
+                let cx = conn::Context {
+                    handler: Arc::clone(&handler),
+                    remote,
+                    max_head: max_header_bytes,
                 };
-                // The handshake runs on the connection's own task: a slow client never holds
-                // up the accept loop.
-                let acceptor = tls.acceptor();
-                let (builder, watcher) = (builder.clone(), graceful.watcher());
-                tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let _ = watcher.watch(conn).await;
-                    drop(opened);
-                });
+                let stop = stop.clone();
+                match &tls {
+                    None => {
+                        tokio::spawn(async move {
+                            connection(stream, cx, stop).await;
+                            drop(opened);
+                        });
+                    }
+                    // The handshake runs on the connection's own task: a slow client never
+                    // holds up the accept loop.
+                    Some(tls) => {
+                        let acceptor = tls.acceptor();
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => connection(stream, cx, stop).await,
+                                Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                                Err(_) => {}
+                            }
+                            drop(opened);
+                        });
+                    }
+                }
                 if spread.over_share(me) {
                     tokio::time::sleep(SPREAD_PAUSE).await;
                 }
@@ -168,9 +156,95 @@ pub async fn serve(
         }
     }
     drop(listener);
+    drop(stop);
+    stopping.send_replace(true);
+    let _ = tokio::time::timeout(drain, stopping.closed()).await;
+}
+
+/// One connection, HTTP/1 until it opens with the HTTP/2 preface.
+async fn connection<IO>(mut io: IO, cx: conn::Context, mut stop: watch::Receiver<bool>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let read = match conn::serve(&mut io, &cx, &mut stop).await {
+        Ended::Closed => return,
+        Ended::Http2(read) => read,
+    };
+    let (handler, remote) = (cx.handler, cx.remote);
+    let service = service_fn(move |req: Request<Incoming>| {
+        let mut req = req.map(RequestBody::from);
+        req.extensions_mut()
+            .insert(crate::telemetry::RemoteAddr(remote));
+        let answer = handler(req);
+        async move { Ok::<_, std::convert::Infallible>(answer.await) }
+    });
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(cx.max_head).unwrap_or(u32::MAX));
+    let served = builder.serve_connection(TokioIo::new(Rewind { read, io }), service);
+    tokio::pin!(served);
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
     tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(drain) => {}
+        _ = served.as_mut() => {}
+        () = stopped => {
+            served.as_mut().graceful_shutdown();
+            let _ = served.await;
+        }
+    }
+}
+
+/// A connection whose first bytes were already read: they are read again first.
+struct Rewind<IO> {
+    read: Bytes,
+    io: IO,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Rewind<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.read.is_empty() {
+            let n = self.read.len().min(buf.remaining());
+            buf.put_slice(&self.read[..n]);
+            self.read.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Rewind<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::server::RequestBody;
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use serde_json::json;
@@ -46,7 +46,7 @@ fn prost_types_set(bytes: &[u8]) -> Result<prost_reflect::prost_types::FileDescr
 }
 
 /// The route and method an HTTP/JSON request names, if it is on a gRPC route.
-pub fn target<'r>(rt: &'r Runtime, req: &Request<Incoming>) -> Option<&'r GrpcRoute> {
+pub fn target<'r>(rt: &'r Runtime, req: &Request<RequestBody>) -> Option<&'r GrpcRoute> {
     let path = req.uri().path();
     rt.grpc_routes
         .iter()
@@ -60,7 +60,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     ))
 }
 
-pub async fn handle(rt: &Runtime, req: Request<Incoming>, route: &GrpcRoute) -> Response<Body> {
+pub async fn handle(rt: &Runtime, req: Request<RequestBody>, route: &GrpcRoute) -> Response<Body> {
     let mut tags = Tags {
         route: Some(Arc::clone(&route.label)),
         cluster: Some(Arc::clone(&route.upstream.label)),
@@ -73,7 +73,7 @@ pub async fn handle(rt: &Runtime, req: Request<Incoming>, route: &GrpcRoute) -> 
 
 async fn transcode(
     rt: &Runtime,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     route: &GrpcRoute,
     tags: &mut Tags,
 ) -> Response<Body> {

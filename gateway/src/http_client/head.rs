@@ -13,6 +13,8 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 
+use crate::http1::{content_length, tokens};
+
 /// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1), plus the
 /// framing and expectation headers the client writes itself.
 const HOP_BY_HOP: [&str; 7] = [
@@ -249,7 +251,7 @@ fn build(
             BodyKind::UntilClose
         }
     } else if all.contains_key(http::header::CONTENT_LENGTH) {
-        BodyKind::Length(content_length(&all)?)
+        BodyKind::Length(content_length(&all).map_err(HeadError)?)
     } else {
         keep_alive = false;
         BodyKind::UntilClose
@@ -269,37 +271,6 @@ fn build(
         body,
         keep_alive,
     })
-}
-
-/// The comma-separated tokens of every `name` field, trimmed, without allocating (a value that
-/// is not visible ASCII yields none).
-fn tokens(all: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
-    all.get_all(name)
-        .into_iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
-/// The one Content-Length (repeated identical values are allowed, RFC 9110 §8.6).
-fn content_length(headers: &HeaderMap) -> Result<u64, HeadError> {
-    let mut found: Option<u64> = None;
-    for value in headers.get_all(http::header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|b| *b == b',') {
-            let text = std::str::from_utf8(part).unwrap_or("").trim();
-            let n = text
-                .parse::<u64>()
-                .ok()
-                .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| HeadError(format!("invalid content-length {text:?}")))?;
-            if found.is_some_and(|f| f != n) {
-                return Err(HeadError("conflicting content-length values".into()));
-            }
-            found = Some(n);
-        }
-    }
-    found.ok_or_else(|| HeadError("empty content-length".into()))
 }
 
 #[cfg(test)]

@@ -34,7 +34,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Response};
 use http_body_util::BodyExt;
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
+
+use crate::server::RequestBody;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use tokio::net::TcpStream;
@@ -79,7 +81,7 @@ pub struct Outgoing<'a> {
 enum Payload {
     /// All of it (maybe nothing): can be written with the head, and again on a retry.
     Buffered(Bytes),
-    Streamed(Incoming),
+    Streamed(RequestBody),
 }
 
 /// Sends one request to `endpoint` (at `addr`) and returns the answer once its head is read.
@@ -89,7 +91,7 @@ pub async fn send(
     addr: SocketAddr,
     connect_timeout: Duration,
     request: Outgoing<'_>,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<UpstreamBody>, ClientError> {
     let (payload, framing) = prepare(request.method, request.headers, body).await?;
     let mut head = Vec::with_capacity(256 + request.headers.len() * 48);
@@ -148,7 +150,7 @@ pub async fn send(
 async fn prepare(
     method: &Method,
     headers: &HeaderMap,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<(Payload, Framing), ClientError> {
     if body.is_end_stream() {
         let announce = headers.contains_key(http::header::CONTENT_LENGTH)
@@ -364,7 +366,7 @@ enum BodyError {
 /// Streams the caller's body: as it is (its announced length, checked) or chunked.
 async fn stream_body<W: AsyncWrite + Unpin>(
     stream: &mut W,
-    mut body: Incoming,
+    mut body: RequestBody,
     expected: Option<u64>,
     sent: &mut usize,
 ) -> Result<(), BodyError> {

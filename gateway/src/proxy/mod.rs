@@ -35,7 +35,7 @@ pub(crate) use filters::{admit, count_failure, record};
 pub async fn handle<B>(rt: Arc<Runtime>, req: Request<B>) -> Response<Full<Bytes>>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B::Error: Into<crate::server::BoxError>,
 {
     let mut tags = Tags::default();
     let mut response = match proxy(&rt, req, &mut tags).await {
@@ -56,7 +56,7 @@ async fn proxy<B>(
 ) -> Result<Response<Full<Bytes>>, GatewayError>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B::Error: Into<crate::server::BoxError>,
 {
     let (parts, body) = req.into_parts();
     let header = |names: [&str; 2]| {
@@ -431,7 +431,7 @@ fn bad_request(e: MappingError) -> GatewayError {
 async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, GatewayError>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B::Error: Into<crate::server::BoxError>,
 {
     // A declared length over the limit is refused before a byte of it is read.
     let declared = headers

@@ -14,9 +14,12 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::dubbo2::DubboIdentity;
 
-/// Request and response bodies of the client: boxed, so proxied streams and whole messages
-/// travel the same way.
-pub type Body = BoxBody<Bytes, hyper::Error>;
+/// Request bodies of the client: boxed, so proxied streams and whole messages travel the same
+/// way; the error is whatever the caller's own body can fail with.
+pub type Body = BoxBody<Bytes, BodyError>;
+
+/// A request body's error.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One provider: where it listens and which application and revision it runs.
 #[derive(Debug, Clone)]
