@@ -74,7 +74,7 @@ pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refusa
                 reason: format!("more than {MAX_HEADERS} header fields"),
             })
         }
-        Err(httparse::Error::Version) => {
+        Err(httparse::Error::Version) if names_a_version(buf) => {
             return Err(Refusal {
                 status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
                 reason: "only HTTP/1.0 and HTTP/1.1 are spoken here".into(),
@@ -137,6 +137,18 @@ pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refusa
         keep_alive,
         expect_continue,
     }))
+}
+
+/// Whether the request line ends in a well-formed `HTTP/d.d` (another version, not garbage).
+fn names_a_version(buf: &[u8]) -> bool {
+    let line = buf.split(|b| *b == b'\n').next().unwrap_or(buf);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match line.rsplit(|b| *b == b' ').next() {
+        Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor]) => {
+            major.is_ascii_digit() && minor.is_ascii_digit()
+        }
+        _ => false,
+    }
 }
 
 fn too_large(max_head: usize) -> Refusal {
@@ -244,6 +256,7 @@ mod tests {
             StatusCode::HTTP_VERSION_NOT_SUPPORTED
         );
         assert_eq!(status("G@T / HTTP/1.1\r\n\r\n"), StatusCode::BAD_REQUEST);
+        assert_eq!(status("NOT HTTP AT ALL\r\n\r\n"), StatusCode::BAD_REQUEST);
         let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n", "a".repeat(9000));
         assert_eq!(status(&big), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         let many: String = (0..101).map(|i| format!("X-{i}: 1\r\n")).collect();
