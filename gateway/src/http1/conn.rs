@@ -3,8 +3,8 @@
 //! order). Everything runs on the connection's own task: there is no second task per
 //! connection and no channel unless a request body must be streamed.
 //!
-//! - A head must arrive within 30 s (an idle keep-alive connection is closed then; a partial
-//!   head is answered 408).
+//! - A connection waiting for a request is closed after 60 s; a head whose first bytes are in
+//!   must be complete within 30 s, or it is answered 408.
 //! - Malformed heads are answered 400 (431 when too large, 501 for unknown transfer codings,
 //!   505 for other versions) and the connection closes.
 //! - A request body the handler left unread is drained when it is small (64 KiB) so the
@@ -35,8 +35,10 @@ use crate::server::{Body, Handler};
 const READ_SIZE: usize = 4 * 1024;
 /// Spare room asked for when reading a request body.
 const BODY_READ_SIZE: usize = 16 * 1024;
-/// How long a request head may take to arrive.
+/// How long a request head may take once its first bytes are in.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a keep-alive connection may wait for its next request.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most unread request body drained to keep a connection.
 const DRAIN_LIMIT: u64 = 64 * 1024;
 /// How long draining an unread body may take.
@@ -135,7 +137,8 @@ async fn read_head<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut armed = false;
+    // The deadline in force: none yet, the idle one, or the head's own.
+    let mut armed: Option<bool> = None;
     loop {
         if !buf.is_empty() {
             if first && buf.len() >= H2_PREFACE.len() && buf.starts_with(H2_PREFACE) {
@@ -151,13 +154,13 @@ where
         if idle && *stop.borrow() {
             return HeadRead::Closed;
         }
-        if !armed {
-            let deadline = Instant::now() + HEAD_TIMEOUT;
+        if armed != Some(idle) {
+            let deadline = Instant::now() + if idle { IDLE_TIMEOUT } else { HEAD_TIMEOUT };
             match timer {
                 Some(timer) => timer.as_mut().reset(deadline),
                 None => *timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
             }
-            armed = true;
+            armed = Some(idle);
         }
         let Some(sleep) = timer.as_mut() else {
             return HeadRead::Closed;
