@@ -396,6 +396,9 @@ http_routes: [{{prefix: /, cluster: web}}]
 def xds_scale():
     log("6. xDS scale")
     out = subprocess.run(["bash", os.path.join(ROOT, "bench", "xds_scale.sh")], capture_output=True, text=True)
+    if out.returncode != 0 or not out.stdout.strip():
+        tail = "\n".join(out.stderr.strip().splitlines()[-10:])
+        return f"`bench/xds_scale.sh` failed (exit {out.returncode}):\n\n```\n{tail}\n```"
     return out.stdout.strip()
 
 

@@ -84,7 +84,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let registry = open_metadata(&config.metadata).await?;
     let typing = Arc::new(Typing::new(registry.clone()));
     let xds = if config.xds.enabled() {
-        Some(Arc::new(crate::xds::XdsRouting::start(&config.xds)?))
+        Some(Arc::new(crate::xds::XdsRouting::start(
+            &config.xds,
+            crate::workers::count(&config) + 1,
+        )?))
     } else {
         None
     };

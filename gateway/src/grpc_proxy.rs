@@ -60,7 +60,7 @@ async fn proxy(rt: &Runtime, req: Request<RequestBody>, tags: &mut Tags) -> Resp
             match route.cluster.pick() {
                 Some(endpoint) => Target {
                     addr: endpoint.addr,
-                    client: route.cluster.client().clone(),
+                    client: route.cluster.client(crate::workers::id()).clone(),
                     breaker: Arc::clone(&route.upstream.breaker),
                     outlier: None,
                 },
@@ -214,7 +214,7 @@ fn xds_target(
     })?;
     Ok(Target {
         addr: endpoint.pool.addr(),
-        client: xds.grpc_client.clone(),
+        client: xds.grpc_client().clone(),
         breaker: Arc::clone(&routed.cluster.breaker),
         outlier: Some((Arc::clone(&routed.cluster), endpoint)),
     })

@@ -93,14 +93,19 @@ impl Reflected {
         let endpoint = cluster
             .pick()
             .ok_or_else(|| format!("cluster {:?} has no endpoints", cluster.name))?;
-        let files = files_for_symbol(cluster.client(), endpoint.addr, service, timeout)
-            .await
-            .map_err(|e| {
-                format!(
-                    "no descriptors for {service:?}, and server reflection at {} failed: {e}",
-                    endpoint.addr
-                )
-            })?;
+        let files = files_for_symbol(
+            cluster.client(crate::workers::id()),
+            endpoint.addr,
+            service,
+            timeout,
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "no descriptors for {service:?}, and server reflection at {} failed: {e}",
+                endpoint.addr
+            )
+        })?;
         let mut pool = self.pool.read().map_err(|e| e.to_string())?.clone();
         let mut protos = Vec::with_capacity(files.len());
         for bytes in files {

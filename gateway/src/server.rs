@@ -184,6 +184,8 @@ where
         .max_header_list_size(u32::try_from(cx.max_head).unwrap_or(u32::MAX));
     let served = builder.serve_connection(TokioIo::new(Rewind { read, io }), service);
     tokio::pin!(served);
+    // A receiver stays until the connection ends: the drain waits for HTTP/2 streams too.
+    let _draining = stop.clone();
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };

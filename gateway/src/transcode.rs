@@ -252,7 +252,10 @@ async fn call(
         timeout,
         max_reply: upstream.max_message,
     };
-    let outcome = match call.send(upstream.client(), endpoint.addr).await {
+    let outcome = match call
+        .send(upstream.client(crate::workers::id()), endpoint.addr)
+        .await
+    {
         Err(e) => Err(crate::triple_call::call_error(e)),
         Ok(reply) => DynamicMessage::decode(method.output(), reply).map_err(|e| {
             GatewayError::BadGateway(format!(

@@ -83,7 +83,7 @@ impl<'a> Destination<'a> {
         })?;
         Ok(Destination {
             cluster: &cluster.name,
-            client: cluster.client(),
+            client: cluster.client(crate::workers::id()),
             addr: endpoint.addr,
             identity: &endpoint.identity,
             serialization,

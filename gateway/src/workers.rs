@@ -32,9 +32,21 @@ pub fn id() -> usize {
     WORKER.with(Cell::get)
 }
 
-/// Every worker of a gateway, so that none stops its event loop before all have drained:
-/// upstream connections opened on one worker's loop serve the others too (Dubbo2 and Triple
-/// pools are shared), so a worker that finished early keeps driving them while the rest drain.
+/// Worker threads in all for `config`: `workers` (0: one per CPU) for each listener. Worker
+/// ids run 1..=this.
+pub fn count(config: &crate::config::Config) -> usize {
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    workers * config.listeners.len().max(1)
+}
+
+/// Every worker of a gateway, so that none stops its event loop before all have drained.
+/// Upstream connections are per worker (Dubbo2 pool lanes, Triple and gRPC clients, HTTP
+/// pools by [`id`]), but a connection is only as alive as the loop driving its tasks, and a
+/// stray one opened elsewhere must not lose its calls: a worker that finished early keeps
+/// driving its loop while the rest drain.
 #[derive(Debug)]
 pub struct Workers {
     running: AtomicUsize,

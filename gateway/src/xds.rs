@@ -209,11 +209,9 @@ pub struct View {
 #[derive(Debug)]
 pub struct XdsRouting {
     pub client: XdsClient,
-    /// HTTP/2 connections to gRPC/Triple endpoints, pooled per address.
-    pub grpc_client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        http_bridge::triple::Body,
-    >,
+    /// HTTP/2 connections to gRPC/Triple endpoints, pooled per address, one client per event
+    /// loop (see [`XdsRouting::grpc_client`]).
+    grpc_clients: Vec<GrpcClient>,
     view: Arc<RwLock<Arc<View>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -224,8 +222,15 @@ impl Drop for XdsRouting {
     }
 }
 
+type GrpcClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_bridge::triple::Body,
+>;
+
 impl XdsRouting {
-    pub fn start(config: &XdsConfig) -> Result<XdsRouting, String> {
+    /// Starts the xDS client; `loops`: how many event loops call upstreams (each gets its own
+    /// gRPC client).
+    pub fn start(config: &XdsConfig, loops: usize) -> Result<XdsRouting, String> {
         let mut bootstrap = match &config.bootstrap {
             Some(path) => {
                 Bootstrap::from_file(std::path::Path::new(path)).map_err(|e| e.to_string())?
@@ -279,7 +284,7 @@ impl XdsRouting {
                     &state,
                     &previous,
                     &listener,
-                    connections,
+                    (connections, loops),
                     &mut pools,
                     &resolved,
                     dns_changed,
@@ -311,19 +316,21 @@ impl XdsRouting {
                 }
             }
         });
-        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(3)));
-        let grpc_client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .http2_only(true)
-                .build(connector);
+        let grpc_clients = (0..loops.max(1))
+            .map(|_| http_bridge::triple::cluster::http2_client(Duration::from_secs(3)))
+            .collect();
         Ok(XdsRouting {
             client,
-            grpc_client,
+            grpc_clients,
             view,
             task,
         })
+    }
+
+    /// This event loop's gRPC client: an HTTP/2 connection is only ever driven by the thread
+    /// that opened it.
+    pub fn grpc_client(&self) -> &GrpcClient {
+        &self.grpc_clients[crate::workers::id() % self.grpc_clients.len()]
     }
 
     /// What the xDS client holds now (connection, versions, ACK/NACK counts).
@@ -345,7 +352,7 @@ fn build(
     state: &Arc<XdsState>,
     previous: &View,
     listener: &str,
-    connections: usize,
+    (connections, loops): (usize, usize),
     pools: &mut Pools,
     resolved: &Resolved,
     dns_changed: bool,
@@ -411,6 +418,7 @@ fn build(
         };
         let pool_config = PoolConfig {
             connections,
+            loops,
             connect_timeout: cluster.connect_timeout,
             ..PoolConfig::default()
         };

@@ -264,13 +264,14 @@ async fn dubbo_triple_provider_by_json() {
         .stderr(std::process::Stdio::null());
     let (_, _provider) = listening(provider).await;
     let (dir, set_file) = echo_descriptor_set("triple");
-    // One cluster (one connection: the provider hangs with two) serves both paths: methods the
-    // descriptors describe go as protobuf; the generic route's calls go as JSON.
+    // One cluster, with one connection shared by the workers (the provider hangs with two
+    // connections at once), serves both paths: methods the descriptors describe go as
+    // protobuf; the generic route's calls go as JSON.
     let yaml = format!(
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
          metadata: {{backend: memory, grpc_address: ''}}\n\
          descriptor_sets: ['{}']\n\
-         clusters: [{{name: triple, protocol: tri, serialization: json, endpoints: ['127.0.0.1:{port}']}}]\n\
+         clusters: [{{name: triple, protocol: tri, serialization: json, per_worker_connections: false, endpoints: ['127.0.0.1:{port}']}}]\n\
          grpc_routes: [{{prefix: /echo.Echo/, cluster: triple}}]\n\
          routes: [{{prefix: /py, cluster: triple, timeout_ms: 3000}}]\n",
         set_file.display()

@@ -226,19 +226,16 @@ async fn raw_http1_requests_are_framed_exactly() {
     );
 
     // Refused heads: a clear status, then the connection closes.
-    let refused: [(&[u8], u16); 6] = [
+    let refused: [(&[u8], u16); 9] = [
         (b"NOT HTTP AT ALL\r\n\r\n", 400),
-        (
-            b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
-            400,
-        ),
-        (
-            b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
-            501,
-        ),
-        (b"POST /echo HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n", 400),
+        (b"GET /conn HTTP/1.1\r\n\r\n", 400),
+        (b"GET /conn HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\n", 400),
         (b"GET / HTTP/3.0\r\n\r\n", 505),
         (b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a\nb\r\nhello\r\n0\r\n\r\n", 400),
     ];
     for (request, status) in refused {
         let (answer, mut stream, mut buf) = once(gw, request).await;

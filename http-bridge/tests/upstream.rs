@@ -35,7 +35,7 @@ fn config() -> PoolConfig {
 }
 
 async fn hello(pool: &EndpointPool) -> Result<Outcome, CallError> {
-    let conn = pool.get().await?;
+    let conn = pool.get(0).await?;
     let inv = Invocation::new(
         INTERFACE,
         "sayHello",
@@ -49,11 +49,30 @@ async fn hello(pool: &EndpointPool) -> Result<Outcome, CallError> {
 async fn pool_connects_lazily_and_reuses() {
     let (addr, _stop) = provider().await;
     let pool = EndpointPool::new(addr, config());
-    let a = pool.get().await.expect("first");
-    let b = pool.get().await.expect("second slot");
-    let c = pool.get().await.expect("first slot again");
+    let a = pool.get(0).await.expect("first");
+    let b = pool.get(0).await.expect("second slot");
+    let c = pool.get(0).await.expect("first slot again");
     assert!(!a.same_as(&b), "two slots, two connections");
     assert!(a.same_as(&c), "slots are reused");
+    // Another event loop's lane has connections of its own.
+    let lanes = EndpointPool::new(
+        addr,
+        PoolConfig {
+            connections: 1,
+            loops: 3,
+            ..config()
+        },
+    );
+    let one = lanes.get(1).await.expect("lane 1");
+    let two = lanes.get(2).await.expect("lane 2");
+    assert!(!one.same_as(&two), "each lane its own connection");
+    assert!(one.same_as(&lanes.get(1).await.expect("lane 1 again")));
+    assert!(one.same_as(&lanes.get(4).await.expect("lane 4 is lane 1")));
+    assert_eq!(
+        lanes.open_connections(),
+        2,
+        "lane 0 never asked: never opened"
+    );
     assert_eq!(
         hello(&pool).await.expect("call"),
         Outcome::Value("Hello, p".into())
@@ -69,9 +88,9 @@ async fn dead_endpoint_fails_fast_then_recovers() {
         .local_addr()
         .expect("addr");
     let pool = EndpointPool::new(dead, config());
-    assert!(matches!(pool.get().await, Err(CallError::Connect(_))));
+    assert!(matches!(pool.get(0).await, Err(CallError::Connect(_))));
     assert!(pool.is_down());
-    let err = pool.get().await.expect_err("in backoff");
+    let err = pool.get(0).await.expect_err("in backoff");
     assert!(err.to_string().contains("is down"), "{err}");
 
     // The provider comes up on that port; after the backoff the pool connects.
@@ -129,7 +148,7 @@ async fn closed_connections_are_replaced() {
             ..config()
         },
     );
-    let first = pool.get().await.expect("open");
+    let first = pool.get(0).await.expect("open");
     let inv = Invocation::new(
         INTERFACE,
         "sayHello",

@@ -283,6 +283,11 @@ pub struct Cluster {
     pub timeout_ms: u64,
     #[serde(default = "defaults::connections")]
     pub connections_per_endpoint: usize,
+    /// Whether each worker keeps its own connections to each endpoint (calls never cross
+    /// threads), or all workers share one set (fewer connections, for providers that cannot
+    /// take many).
+    #[serde(default = "defaults::yes")]
+    pub per_worker_connections: bool,
     /// Heartbeat period on idle connections; 0 disables heartbeats.
     #[serde(default = "defaults::heartbeat_ms")]
     pub heartbeat_ms: u64,
@@ -394,6 +399,9 @@ mod defaults {
     }
     pub fn connections() -> usize {
         2
+    }
+    pub fn yes() -> bool {
+        true
     }
     pub fn heartbeat_ms() -> u64 {
         60_000

@@ -9,41 +9,39 @@
 //!   505 for other versions) and the connection closes.
 //! - A request body the handler left unread is drained when it is small (64 KiB) so the
 //!   connection can be reused; otherwise the connection closes after the answer.
+//! - A connection closed while the client may still be sending is closed gracefully: our side
+//!   first, then what the client still sends is read and dropped for a moment, so that the
+//!   answer is not lost to a reset.
 //! - When the gateway stops, idle connections close at once and busy ones after their answer.
 
-use std::io::{self, IoSlice, Write as _};
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-use super::body::{Item, RequestBody};
-use super::framing::{Decode, Decoder, Step};
+use super::body::RequestBody;
+use super::framing::{Decode, Decoder};
+use super::pump::{room, Pump};
 use super::request::{self, BodyFraming, Head};
 use super::response::{self, Framing};
-use crate::server::{Body, Handler};
+use super::send::{self, Sent};
+use crate::server::Handler;
 
-/// A connection's read buffer to start with; it grows only for a larger head.
+/// A connection's read buffer to start with; it grows only for a larger head or a body.
 const READ_SIZE: usize = 4 * 1024;
-/// Spare room asked for when reading a request body.
-const BODY_READ_SIZE: usize = 16 * 1024;
 /// How long a request head may take once its first bytes are in.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a keep-alive connection may wait for its next request.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// The most unread request body drained to keep a connection.
-const DRAIN_LIMIT: u64 = 64 * 1024;
-/// How long draining an unread body may take.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+/// How long a closing connection reads and drops what the client still sends.
+const LINGER: Duration = Duration::from_secs(1);
 /// The start of the HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
 
@@ -80,6 +78,14 @@ enum HeadRead {
     Http2,
 }
 
+/// What an exchange leaves the connection fit for.
+enum After {
+    /// The next request (`grown`: a body or large head enlarged the read buffer).
+    Next { grown: bool },
+    /// Closing: the client may still be sending.
+    Close,
+}
+
 /// Serves HTTP/1 requests on `io` until either side closes it, or `stop` turns true.
 pub async fn serve<IO>(io: &mut IO, cx: &Context, stop: &mut watch::Receiver<bool>) -> Ended
 where
@@ -96,34 +102,53 @@ where
             HeadRead::Http2 => return Ended::Http2(buf.freeze()),
             HeadRead::Refused(status, reason) => {
                 response::refusal(&mut out, status, &reason);
-                let _ = io.write_all(&out).await;
-                let _ = io.shutdown().await;
+                let _ = send::write(io, &mut [io::IoSlice::new(&out)]).await;
+                linger(io, &mut buf).await;
                 return Ended::Closed;
             }
         };
         first = false;
+        let big_head = buf.capacity() > 2 * READ_SIZE;
         match exchange(io, &mut buf, &mut out, cx, head, stop).await {
-            Ok(true) => {}
-            Ok(false) | Err(_) => {
-                let _ = io.shutdown().await;
+            Ok(After::Next { grown }) => {
+                // A large head or body is not kept for the connection's life: the whole
+                // allocation behind the buffer is let go once nothing of it is pending.
+                if buf.is_empty() && (grown || big_head) {
+                    buf = BytesMut::new();
+                }
+                if out.capacity() > READ_SIZE {
+                    out = Vec::new();
+                }
+            }
+            Ok(After::Close) | Err(_) => {
+                linger(io, &mut buf).await;
                 return Ended::Closed;
             }
-        }
-        // A large head or body is not kept for the connection's life.
-        if out.capacity() > READ_SIZE {
-            out = Vec::new();
-        }
-        if buf.is_empty() && buf.capacity() > 2 * BODY_READ_SIZE {
-            buf = BytesMut::new();
         }
     }
 }
 
-/// Makes room to read into `buf`.
-fn room(buf: &mut BytesMut, size: usize) {
-    if buf.capacity() - buf.len() < size / 4 {
-        buf.reserve(size);
-    }
+/// Closes our side, then reads and drops what the client still sends, briefly: closing with
+/// unread data would reset the connection and could destroy the answer in flight.
+async fn linger<IO>(io: &mut IO, buf: &mut BytesMut)
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let work = async {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let mut dropped = 0;
+        while dropped < 256 * 1024 {
+            buf.clear();
+            room(buf, READ_SIZE);
+            match io.read_buf(buf).await {
+                Ok(n) if n > 0 => dropped += n,
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, work).await;
 }
 
 async fn read_head<IO>(
@@ -139,16 +164,25 @@ where
 {
     // The deadline in force: none yet, the idle one, or the head's own.
     let mut armed: Option<bool> = None;
+    // Bytes already known not to complete a head: a head is only tried again once a new line
+    // ends (a client sending a byte at a time costs no re-parse per byte).
+    let mut scanned = 0;
     loop {
-        if !buf.is_empty() {
-            if first && buf.len() >= H2_PREFACE.len() && buf.starts_with(H2_PREFACE) {
+        if buf.len() > scanned {
+            let preface_so_far =
+                first && H2_PREFACE.starts_with(&buf[..buf.len().min(H2_PREFACE.len())]);
+            if preface_so_far && buf.len() >= H2_PREFACE.len() {
                 return HeadRead::Http2;
             }
-            match request::parse(buf, max_head) {
-                Ok(Some(head)) => return HeadRead::Head(head),
-                Ok(None) => {}
-                Err(refusal) => return HeadRead::Refused(refusal.status, refusal.reason),
+            let line_ended = buf[scanned..].contains(&b'\n') || buf.len() >= max_head;
+            if !preface_so_far && line_ended {
+                match request::parse(buf, max_head) {
+                    Ok(Some(head)) => return HeadRead::Head(head),
+                    Ok(None) => {}
+                    Err(refusal) => return HeadRead::Refused(refusal.status, refusal.reason),
+                }
             }
+            scanned = buf.len();
         }
         let idle = buf.is_empty();
         if idle && *stop.borrow() {
@@ -185,7 +219,7 @@ where
     }
 }
 
-/// One request and its answer: `Ok(true)` when the connection can carry another.
+/// One request and its answer.
 async fn exchange<IO>(
     io: &mut IO,
     buf: &mut BytesMut,
@@ -193,7 +227,7 @@ async fn exchange<IO>(
     cx: &Context,
     head: Head,
     stop: &watch::Receiver<bool>,
-) -> io::Result<bool>
+) -> io::Result<After>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -217,16 +251,8 @@ where
                 BodyFraming::Length(n) => Decoder::new(Decode::Length(n)),
                 BodyFraming::Chunked => Decoder::chunked(),
             };
-            let (items, received) = mpsc::channel(2);
-            let wanted = Arc::new(Notify::new());
-            let body = RequestBody::streamed(received, Arc::clone(&wanted), decoder.remaining());
-            pump = Some(Pump {
-                items: Some(items),
-                wanted,
-                decoder,
-                continue_sent: if expect_continue { 0 } else { CONTINUE.len() },
-                broken: false,
-            });
+            let (streaming, body) = Pump::new(decoder, expect_continue);
+            pump = Some(streaming);
             body
         }
     };
@@ -247,11 +273,18 @@ where
     };
     let mut reusable = keep_alive && !*stop.borrow();
     if let Some(pump) = &mut pump {
-        // A half-written `100 Continue` is finished before the answer starts.
         pump.finish_continue(io).await?;
+        pump.answer_started();
         reusable &= pump.drainable();
     }
     let (parts, body) = response.into_parts();
+    if parts.status.is_informational() {
+        // A final answer cannot be 1xx: the client would wait for the real one forever.
+        let reason = "the upstream sent only an informational answer";
+        response::refusal(out, StatusCode::BAD_GATEWAY, reason);
+        send::write(io, &mut [io::IoSlice::new(out)]).await?;
+        return Ok(After::Close);
+    }
     let declared = parts
         .headers
         .contains_key(http::header::CONTENT_LENGTH)
@@ -266,224 +299,41 @@ where
     );
     let close = !reusable || framing == Framing::UntilClose;
     response::write_head(out, parts.status, &parts.headers, framing, version, close);
-    if !write_body(io, out, body, framing).await? || close {
-        return Ok(false);
-    }
-    match pump {
-        Some(pump) if !pump.decoder.is_done() && !pump.broken => Ok(pump.drain(io, buf).await),
-        Some(pump) => Ok(!pump.broken),
-        None => Ok(true),
-    }
-}
-
-/// Writes the head in `out` and the body: `Ok(true)` when the whole answer went out as framed.
-async fn write_body<IO>(io: &mut IO, out: &[u8], body: Body, framing: Framing) -> io::Result<bool>
-where
-    IO: AsyncWrite + Unpin,
-{
-    if framing == Framing::None {
-        io.write_all(out).await?;
-        io.flush().await?;
-        return Ok(true);
-    }
-    let mut body = std::pin::pin!(body);
-    let mut head: &[u8] = out;
-    let mut written: u64 = 0;
-    let mut size_line = Vec::with_capacity(0);
-    loop {
-        let data = match body.frame().await {
-            None => break,
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) if !data.is_empty() => data,
-                // Empty frames and trailers (HTTP/1 trailers are not passed on).
-                _ => continue,
-            },
-            // The body failed: the answer cannot be completed, the connection must close.
-            Some(Err(_)) => return Ok(false),
-        };
-        written += data.len() as u64;
-        let last = body.is_end_stream();
-        match framing {
-            Framing::Length(n) if written > n => return Ok(false),
-            Framing::Chunked => {
-                size_line.clear();
-                let _ = write!(size_line, "{:x}\r\n", data.len());
-                let end: &[u8] = if last { b"\r\n0\r\n\r\n" } else { b"\r\n" };
-                write_all_vectored(
-                    io,
-                    &mut [
-                        IoSlice::new(head),
-                        IoSlice::new(&size_line),
-                        IoSlice::new(&data),
-                        IoSlice::new(end),
-                    ],
-                )
-                .await?;
-            }
-            _ => write_all_vectored(io, &mut [IoSlice::new(head), IoSlice::new(&data)]).await?,
+    match send::answer(io, out, body, framing, pump.as_mut(), buf).await? {
+        Sent::Complete if !close => {}
+        Sent::NothingSent => {
+            let reason = "the answer's body failed before it started";
+            response::refusal(out, StatusCode::BAD_GATEWAY, reason);
+            send::write(io, &mut [io::IoSlice::new(out)]).await?;
+            return Ok(After::Close);
         }
-        io.flush().await?;
-        head = &[];
-        if last {
-            return Ok(match framing {
-                Framing::Length(n) => written == n,
-                Framing::UntilClose => false,
-                _ => true,
-            });
-        }
+        _ => return Ok(After::Close),
     }
-    match framing {
-        Framing::Chunked => {
-            write_all_vectored(io, &mut [IoSlice::new(head), IoSlice::new(b"0\r\n\r\n")]).await?
-        }
-        _ => write_all_vectored(io, &mut [IoSlice::new(head)]).await?,
-    }
-    io.flush().await?;
-    Ok(match framing {
-        Framing::Length(n) => written == n,
-        Framing::UntilClose => false,
+    let grown = pump.is_some();
+    let ready = match pump {
+        Some(pump) if pump.is_broken() => false,
+        Some(pump) if !pump.is_done() => pump.drain(io, buf).await,
         _ => true,
+    };
+    Ok(if ready {
+        After::Next { grown }
+    } else {
+        After::Close
     })
 }
 
-/// Writes every slice, in as few calls as the socket allows.
-async fn write_all_vectored<IO>(io: &mut IO, mut slices: &mut [IoSlice<'_>]) -> io::Result<()>
-where
-    IO: AsyncWrite + Unpin,
-{
-    IoSlice::advance_slices(&mut slices, 0);
-    while !slices.is_empty() {
-        let n = io.write_vectored(slices).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut slices, n);
-    }
-    Ok(())
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
 
-/// Reads a streamed request body off the connection as the handler asks for it.
-struct Pump {
-    /// `None` once the handler dropped the body.
-    items: Option<mpsc::Sender<Item>>,
-    wanted: Arc<Notify>,
-    decoder: Decoder,
-    /// Bytes of `100 Continue` written (all of them when none is due).
-    continue_sent: usize,
-    /// The body could not be read to its end: the connection cannot be reused.
-    broken: bool,
-}
-
-impl Pump {
-    fn is_active(&self) -> bool {
-        // A body of known length ends by itself once its bytes are out; a chunked one is
-        // told its end.
-        self.items.is_some() && !self.broken && !self.decoder.is_done()
-    }
-
-    /// One step: say `100 Continue` once asked, then pass on one piece of body (or its end).
-    /// Cancel-safe: dropped whenever the handler answers.
-    async fn step<IO>(&mut self, io: &mut IO, buf: &mut BytesMut)
-    where
-        IO: AsyncRead + AsyncWrite + Unpin,
-    {
-        if self.continue_sent < CONTINUE.len() {
-            if self.continue_sent == 0 {
-                self.wanted.notified().await;
-            }
-            match io.write(&CONTINUE[self.continue_sent..]).await {
-                Ok(n) if n > 0 => self.continue_sent += n,
-                _ => self.broken = true,
-            }
-            return;
-        }
-        let Some(items) = &self.items else {
-            return std::future::pending().await;
-        };
-        let Ok(permit) = items.reserve().await else {
-            self.items = None;
-            return;
-        };
-        loop {
-            match self.decoder.step(buf) {
-                Ok(Step::Data(data)) => return permit.send(Item::Data(data)),
-                Ok(Step::Again) => continue,
-                Ok(Step::End) => return permit.send(Item::End),
-                Ok(Step::Read) => {}
-                Err(e) => {
-                    self.broken = true;
-                    return permit.send(Item::Error(format!("invalid request body: {e}")));
-                }
-            }
-            room(buf, BODY_READ_SIZE);
-            match io.read_buf(buf).await {
-                Ok(0) | Err(_) => {
-                    self.broken = true;
-                    return permit.send(Item::Error(
-                        "the client closed the connection in the middle of the request body".into(),
-                    ));
-                }
-                Ok(_) => {}
-            }
-        }
-    }
-
-    async fn finish_continue<IO>(&mut self, io: &mut IO) -> io::Result<()>
-    where
-        IO: AsyncWrite + Unpin,
-    {
-        if self.continue_sent > 0 && self.continue_sent < CONTINUE.len() {
-            io.write_all(&CONTINUE[self.continue_sent..]).await?;
-            self.continue_sent = CONTINUE.len();
-        }
-        Ok(())
-    }
-
-    /// Whether what is left of the body can be read past to reuse the connection.
-    fn drainable(&self) -> bool {
-        if self.broken {
-            return false;
-        }
-        if self.decoder.is_done() {
-            return true;
-        }
-        // A client waiting for `100 Continue` that never came may never send the body.
-        self.continue_sent == CONTINUE.len()
-            && self
-                .decoder
-                .remaining()
-                .is_none_or(|rest| rest <= DRAIN_LIMIT)
-    }
-
-    /// Reads past the rest of the body (at most [`DRAIN_LIMIT`] bytes, briefly):
-    /// whether the connection is ready for the next request.
-    async fn drain<IO>(mut self, io: &mut IO, buf: &mut BytesMut) -> bool
-    where
-        IO: AsyncRead + Unpin,
-    {
-        self.items = None;
-        let work = async {
-            let mut skipped = 0u64;
-            loop {
-                match self.decoder.step(buf) {
-                    Ok(Step::Data(data)) => skipped += data.len() as u64,
-                    Ok(Step::Again) => {}
-                    Ok(Step::End) => return true,
-                    Ok(Step::Read) => {
-                        room(buf, BODY_READ_SIZE);
-                        if !matches!(io.read_buf(buf).await, Ok(n) if n > 0) {
-                            return false;
-                        }
-                    }
-                    Err(_) => return false,
-                }
-                if skipped > DRAIN_LIMIT {
-                    return false;
-                }
-            }
-        };
-        tokio::time::timeout(DRAIN_TIMEOUT, work)
-            .await
-            .unwrap_or(false)
+    #[test]
+    fn the_h2_preface_is_recognised_even_when_it_comes_in_pieces() {
+        // The same test `read_head` applies before handing a head to the parser.
+        let partial =
+            |bytes: &[u8]| H2_PREFACE.starts_with(&bytes[..bytes.len().min(H2_PREFACE.len())]);
+        assert!(partial(b"PRI * HTTP/2"));
+        assert!(partial(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+        assert!(!partial(b"GET / HTTP/1.1\r\n"));
     }
 }

@@ -67,7 +67,7 @@ fn line_end(buf: &[u8]) -> io::Result<Option<usize>> {
 fn chunk_size(line: &[u8]) -> io::Result<u64> {
     let invalid = || broken("invalid chunk size");
     let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    if digits == 0 || digits > 15 || line.contains(&b'\r') {
+    if digits == 0 || digits > 15 || line.iter().any(|b| *b == b'\r' || *b == b'\n') {
         return Err(invalid());
     }
     let mut rest = line[digits..]
@@ -160,6 +160,11 @@ impl Decoder {
                 let Some(end) = line_end(buf)? else {
                     return Ok(Step::Read);
                 };
+                // A bare CR or LF inside a trailer line is where a lenient reader would see
+                // the message end and a strict one would not.
+                if buf[..end - 2].iter().any(|b| *b == b'\r' || *b == b'\n') {
+                    return Err(broken("a bare CR or LF in a trailer line"));
+                }
                 buf.advance(end);
                 if end == 2 {
                     self.decode = Decode::Length(0);
@@ -232,6 +237,14 @@ mod tests {
             b"hello"
         );
         assert!(decode_chunked(b"5\r\nhel").is_err(), "cut short");
+        assert!(
+            decode_chunked(b"5;a\nb\r\nhello\r\n0\r\n\r\n").is_err(),
+            "bare LF in an extension"
+        );
+        assert!(
+            decode_chunked(b"0\r\nX: y\n\r\n").is_err(),
+            "bare LF in a trailer"
+        );
         let long = vec![b'1'; MAX_LINE + 10];
         assert!(decode_chunked(&long).is_err());
     }

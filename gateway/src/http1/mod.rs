@@ -6,7 +6,9 @@
 //! - [`response`]: response heads written into one small buffer, the date cached per second;
 //! - [`body`]: the request body handlers see — bytes already read, or a stream the connection
 //!   feeds as the handler asks (one HTTP/2 stream's body goes through the same type);
-//! - [`conn`]: one connection's loop — read a head, run the handler, write the answer, again.
+//! - [`conn`]: one connection's loop — read a head, run the handler, write the answer, again;
+//! - [`pump`]: a streamed request body, read off the connection as the handler asks;
+//! - [`send`]: an answer's body written with its framing.
 //!
 //! Why not hyper's server: at 1,000 open connections hyper keeps a 16 KiB read buffer and an
 //! 8 KiB header buffer for each, whether busy or not. Here a connection owns a 4 KiB read
@@ -16,8 +18,10 @@
 pub mod body;
 pub mod conn;
 pub mod framing;
+pub mod pump;
 pub mod request;
 pub mod response;
+pub mod send;
 
 use http::header::HeaderName;
 use http::HeaderMap;

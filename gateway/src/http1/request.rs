@@ -115,6 +115,15 @@ pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refusa
             .map_err(|_| bad(format!("invalid value for header {name}")))?;
         headers.append(name, value);
     }
+    // Exactly one Host (RFC 9112 §3.2): none is an HTTP/1.1 error, several are how a request
+    // meant for one host gets routed as another's.
+    match headers.get_all(http::header::HOST).iter().count() {
+        0 if version == Version::HTTP_11 => {
+            return Err(bad("an HTTP/1.1 request needs a Host header"))
+        }
+        0 | 1 => {}
+        _ => return Err(bad("more than one Host header")),
+    }
     let body = framing(&headers, version)?;
     let keep_alive = if version == Version::HTTP_11 {
         !tokens(&headers, http::header::CONNECTION).any(|t| t.eq_ignore_ascii_case("close"))
@@ -178,6 +187,14 @@ fn framing(headers: &HeaderMap, version: Version) -> Result<BodyFraming, Refusal
     if headers.contains_key(http::header::CONTENT_LENGTH) {
         return Err(bad("both transfer-encoding and content-length"));
     }
+    // A value that is not text would be skipped by the token reader, and its coding missed.
+    if headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .any(|v| v.to_str().is_err())
+    {
+        return Err(bad("invalid transfer-encoding"));
+    }
     let mut codings = tokens(headers, http::header::TRANSFER_ENCODING);
     match (codings.next(), codings.next()) {
         (Some(only), None) if only.eq_ignore_ascii_case("chunked") => Ok(BodyFraming::Chunked),
@@ -225,26 +242,48 @@ mod tests {
     }
 
     #[test]
+    fn requests_name_exactly_one_host() {
+        assert_eq!(status("GET / HTTP/1.1\r\n\r\n"), StatusCode::BAD_REQUEST);
+        let two = "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n";
+        assert_eq!(status(two), StatusCode::BAD_REQUEST);
+        assert!(
+            parse_text("GET / HTTP/1.0\r\n\r\n").unwrap().is_some(),
+            "HTTP/1.0 needs none"
+        );
+        let te = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: \u{ff}gzip\r\n\r\n";
+        assert_eq!(
+            status(te),
+            StatusCode::BAD_REQUEST,
+            "a coding that is not text"
+        );
+    }
+
+    #[test]
     fn keep_alive_follows_the_version_and_connection_header() {
         let ka = |t: &str| parse_text(t).unwrap().unwrap().keep_alive;
-        assert!(!ka("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
         assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
         assert!(ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
-        let head =
-            parse_text("PUT / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 9\r\n\r\n");
+        let head = parse_text(
+            "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 9\r\n\r\n",
+        );
         assert!(head.unwrap().unwrap().expect_continue);
     }
 
     #[test]
     fn suspect_framing_and_oversized_heads_are_refused() {
-        let both = "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let both =
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(status(both), StatusCode::BAD_REQUEST);
-        let gzip = "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
+        let gzip = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
         assert_eq!(status(gzip), StatusCode::NOT_IMPLEMENTED);
-        let differing = "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
+        let differing =
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
         assert_eq!(status(differing), StatusCode::BAD_REQUEST);
         assert_eq!(
-            status("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
@@ -255,18 +294,25 @@ mod tests {
             status("GET / HTTP/2.0\r\n\r\n"),
             StatusCode::HTTP_VERSION_NOT_SUPPORTED
         );
-        assert_eq!(status("G@T / HTTP/1.1\r\n\r\n"), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status("G@T / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(status("NOT HTTP AT ALL\r\n\r\n"), StatusCode::BAD_REQUEST);
-        let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n", "a".repeat(9000));
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n",
+            "a".repeat(9000)
+        );
         assert_eq!(status(&big), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         let many: String = (0..101).map(|i| format!("X-{i}: 1\r\n")).collect();
         assert_eq!(
-            status(&format!("GET / HTTP/1.1\r\n{many}\r\n")),
+            status(&format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n")),
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         );
-        let chunked = parse_text("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let chunked =
+            parse_text("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n")
+                .unwrap()
+                .unwrap();
         assert_eq!(chunked.body, BodyFraming::Chunked);
     }
 }

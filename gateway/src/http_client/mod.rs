@@ -233,7 +233,8 @@ async fn exchange(
             };
             // While the body goes out, watch for an answer: an upstream that refuses the
             // upload may stop reading it, and its answer must not wait for the timeout.
-            let (reader, mut writer) = stream.split();
+            let (mut reader, mut writer) = stream.split();
+            let mut probe = [0u8; 1];
             let upload = async {
                 write_all_vectored(&mut writer, &mut [IoSlice::new(head)], &mut sent)
                     .await
@@ -243,7 +244,8 @@ async fn exchange(
             tokio::select! {
                 biased;
                 done = upload => done,
-                _ = reader.readable() => Err(BodyError::Upstream(io::Error::other(
+                // `peek` waits for a byte or the end (readiness alone can be a false alarm).
+                _ = reader.peek(&mut probe) => Err(BodyError::Upstream(io::Error::other(
                     "the upstream answered before the request body was sent",
                 ))),
             }

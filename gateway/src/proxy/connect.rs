@@ -61,7 +61,7 @@ async fn connect_with(
             break;
         };
         let in_flight = endpoint.start_call();
-        match endpoint.pool.get().await {
+        match endpoint.pool.get(crate::workers::id()).await {
             Ok(conn) => return Ok((conn, in_flight, endpoint)),
             Err(e) => {
                 failed(&endpoint);

@@ -302,7 +302,7 @@ async fn invoke(
             tags.endpoint = Some(endpoint.pool.addr());
             let to = Destination {
                 cluster: &cluster.name,
-                client: &xds.grpc_client,
+                client: xds.grpc_client(),
                 addr: endpoint.pool.addr(),
                 identity: &endpoint.identity,
                 serialization,

@@ -243,12 +243,17 @@ impl Runtime {
             access_log,
             tracing,
         } = shared;
-        let workers = match config.workers {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
         // Worker threads in all: each listener has its own.
-        let threads = workers * config.listeners.len().max(1);
+        let threads = crate::workers::count(&config);
+        // Event loops with connections of their own to a cluster's endpoints: each worker
+        // (ids 1..=threads) and everything else (0), unless the cluster wants them shared.
+        let loops = |c: &config::Cluster| {
+            if c.per_worker_connections {
+                threads + 1
+            } else {
+                1
+            }
+        };
         // A reload keeps what still fits: connection pools by (address, settings), so calls
         // in flight keep their connections and new calls need no reconnect; circuit breakers
         // by cluster name, so calls in flight stay counted.
@@ -333,6 +338,7 @@ impl Runtime {
                     endpoints,
                     Duration::from_millis(c.connect_timeout_ms),
                     c.max_frame_bytes,
+                    loops(c),
                 ));
                 grpc_clusters.insert(c.name.clone(), Arc::clone(&triple));
                 let upstream = UpstreamCluster {
@@ -349,6 +355,7 @@ impl Runtime {
             }
             let pool = PoolConfig {
                 connections: c.connections_per_endpoint,
+                loops: loops(c),
                 connect_timeout: Duration::from_millis(c.connect_timeout_ms),
                 max_frame: c.max_frame_bytes,
                 heartbeat: (c.heartbeat_ms > 0).then(|| Duration::from_millis(c.heartbeat_ms)),

@@ -1,7 +1,10 @@
 //! Connections to one provider endpoint.
 //!
 //! Dubbo multiplexes, so a few connections per provider carry any load; the pool keeps
-//! `connections` of them, opened on first use and replaced when they close. A failed connect puts
+//! `connections` of them for each event loop (`loops`), opened on first use and replaced when
+//! they close. A caller passes its loop's number (its lane) and uses that loop's connections,
+//! so a connection's reader and writer tasks run on the thread that calls through it: a call
+//! never waits for another thread to be woken up to send it or to hand back its answer. A failed connect puts
 //! the endpoint in backoff (doubling from 500 ms to 30 s) so that a dead provider costs callers
 //! a fast error instead of a connect timeout each, and the load balancer can skip it. Idle
 //! connections are kept alive with heartbeats; one that misses its heartbeat is dropped.
@@ -16,7 +19,10 @@ use super::connection::{CallError, Connection};
 /// How an endpoint's connections are made and kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
+    /// Connections per event loop.
     pub connections: usize,
+    /// Event loops calling through the pool (lanes `0..loops`; any lane is taken modulo).
+    pub loops: usize,
     pub connect_timeout: Duration,
     pub max_frame: usize,
     /// Heartbeat period for each connection; `None` disables heartbeats.
@@ -27,6 +33,7 @@ impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
             connections: 2,
+            loops: 1,
             connect_timeout: Duration::from_secs(3),
             max_frame: dubbo_codec::dubbo2::DEFAULT_MAX_FRAME,
             heartbeat: Some(Duration::from_secs(60)),
@@ -60,7 +67,7 @@ pub struct EndpointPool {
 impl EndpointPool {
     pub fn new(addr: SocketAddr, config: PoolConfig) -> Arc<EndpointPool> {
         let slots = Slots {
-            conns: vec![None; config.connections.max(1)],
+            conns: vec![None; config.connections.max(1) * config.loops.max(1)],
             ..Slots::default()
         };
         let pool = Arc::new(EndpointPool {
@@ -93,9 +100,11 @@ impl EndpointPool {
         self.lock().down_until.is_some_and(|t| t > Instant::now())
     }
 
-    /// A connection to use, opening one if its slot is empty or closed.
-    pub async fn get(&self) -> Result<Connection, CallError> {
-        let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.config.connections.max(1);
+    /// A connection of event loop `lane` to use, opening one if its slot is empty or closed.
+    pub async fn get(&self, lane: usize) -> Result<Connection, CallError> {
+        let per_loop = self.config.connections.max(1);
+        let slot = (lane % self.config.loops.max(1)) * per_loop
+            + self.next.fetch_add(1, Ordering::Relaxed) % per_loop;
         if let Some(conn) = self.open_in(slot)? {
             return Ok(conn);
         }

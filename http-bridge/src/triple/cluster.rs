@@ -1,5 +1,6 @@
-//! A Triple/gRPC cluster: its endpoints and one HTTP/2 client pooling connections to them.
-//! The client is also what the gateway uses to proxy gRPC calls as they are.
+//! A Triple/gRPC cluster: its endpoints and, per event loop, an HTTP/2 client pooling
+//! connections to them. The clients are also what the gateway uses to proxy gRPC calls as
+//! they are.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,7 +34,8 @@ pub struct TripleCluster {
     pub name: String,
     endpoints: Vec<Arc<TripleEndpoint>>,
     next: AtomicUsize,
-    client: Client<HttpConnector, Body>,
+    /// One HTTP/2 client per event loop.
+    clients: Vec<Client<HttpConnector, Body>>,
     /// The largest reply message accepted.
     pub max_message: usize,
 }
@@ -44,18 +46,25 @@ impl TripleCluster {
         endpoints: Vec<TripleEndpoint>,
         connect_timeout: Duration,
         max_message: usize,
+        loops: usize,
     ) -> Self {
         TripleCluster {
             name: name.to_owned(),
             endpoints: endpoints.into_iter().map(Arc::new).collect(),
             next: AtomicUsize::new(0),
-            client: http2_client(connect_timeout),
+            clients: (0..loops.max(1))
+                .map(|_| http2_client(connect_timeout))
+                .collect(),
             max_message,
         }
     }
 
-    pub fn client(&self) -> &Client<HttpConnector, Body> {
-        &self.client
+    /// The client of event loop `slot` (taken modulo the number of loops). Each loop has its
+    /// own, so an HTTP/2 connection is only ever driven by the thread that opened it: a call
+    /// never waits for another thread to be woken up to write its frames or hand back its
+    /// answer.
+    pub fn client(&self, slot: usize) -> &Client<HttpConnector, Body> {
+        &self.clients[slot % self.clients.len()]
     }
 
     pub fn endpoints(&self) -> &[Arc<TripleEndpoint>] {
