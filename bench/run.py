@@ -250,10 +250,11 @@ def start_envoy(name, listeners, cluster, h2_upstream=False):
     return p
 
 
-def start_nginx(name, port, backend):
+def start_nginx(name, port, backend, pinned=False):
     conf = os.path.join(WORK, f"{name}.conf")
+    affinity = "worker_cpu_affinity auto;\n" if pinned else ""
     open(conf, "w").write(f"""worker_processes {WORKERS};
-pid {WORK}/{name}.pid;
+{affinity}pid {WORK}/{name}.pid;
 error_log {WORK}/{name}.err;
 events {{ worker_connections 4096; }}
 http {{
@@ -299,15 +300,18 @@ def http():
     log("2. HTTP -> HTTP")
     backend = free_port()
     b = start("http-backend", [os.path.join(REL, "examples", "http_backend"), "--port", str(backend), "--threads", "1"], ready=backend)
-    gw, ev, ng = free_port(), free_port(), free_port()
+    gw, ev, ng, ngp = free_port(), free_port(), free_port(), free_port()
     procs = {
         "gateway": start_gateway("http-gateway", f"""clusters: [{{name: web, protocol: http, endpoints: ['127.0.0.1:{backend}']}}]
 http_routes: [{{prefix: /, cluster: web}}]
 """, gw),
         "Envoy 1.40 (anchor)": start_envoy("http-envoy", [(ev, "")], backend),
         "nginx 1.22": start_nginx("http-nginx", ng, backend),
+        # The gateway pins its workers when there is one per CPU (pin_workers: auto); nginx
+        # does so when told: shown both ways.
+        "nginx 1.22, workers pinned": start_nginx("http-nginx-pinned", ngp, backend, pinned=True),
     }
-    ports = {"gateway": gw, "Envoy 1.40 (anchor)": ev, "nginx 1.22": ng}
+    ports = {"gateway": gw, "Envoy 1.40 (anchor)": ev, "nginx 1.22": ng, "nginx 1.22, workers pinned": ngp}
     for port in ports.values():
         wrk(f"http://127.0.0.1:{port}/", 2, CONC)
 
@@ -467,7 +471,7 @@ def main():
                 stop(p)
     cpus = os.cpu_count()
     parts = [f"Run of {started} (`bench/run.sh {SECS} {CONC}`), {cpus} cores shared by load generator, proxy and backend; "
-             f"every proxy with {WORKERS} worker threads; wrk/h2load 1 thread, {CONC} connections (h2load: 8 connections x {max(1, CONC // 8)} streams); "
+             f"every proxy with {WORKERS} worker threads (the gateway's pinned one per CPU, its default here; Envoy's and nginx's not, unless said); wrk/h2load 1 thread, {CONC} connections (h2load: 8 connections x {max(1, CONC // 8)} streams); "
              f"each contender twice, alternated, mean shown. CPU is the proxy's user+system time; peak RSS is the process's lifetime peak (in 4 it includes 3, run by the same processes). "
              f"h2load counts HTTP failures only: a gRPC error status inside a 200 is not seen (the backends answer every call).", "",
              table("1. HTTP/JSON -> Dubbo2 (sayHello)", s1, "direct Dubbo2 client (anchor)"), "",

@@ -131,7 +131,14 @@ pub async fn start(config: Config) -> Result<Running, String> {
         }));
     }
     let mut listeners = Vec::new();
-    let group = Arc::new(crate::workers::Workers::default());
+    let pins = crate::affinity::plan(
+        runtime.config.pin_workers,
+        crate::workers::count(&runtime.config),
+    );
+    if let Some(cpus) = &pins {
+        tracing::info!(?cpus, "worker threads pinned, one per CPU");
+    }
+    let group = Arc::new(crate::workers::Workers::pinned(pins));
     let workers = match runtime.config.workers {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         n => n,
@@ -189,6 +196,7 @@ fn reload(old: &Runtime, config: Config) -> Result<Runtime, String> {
     let fixed = [
         ("listeners", before.listeners != config.listeners),
         ("workers", before.workers != config.workers),
+        ("pin_workers", before.pin_workers != config.pin_workers),
         ("admin", before.admin != config.admin),
         (
             "limits.max_header_bytes",

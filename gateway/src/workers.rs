@@ -51,18 +51,26 @@ pub fn count(config: &crate::config::Config) -> usize {
 pub struct Workers {
     running: AtomicUsize,
     drained: watch::Sender<bool>,
+    /// Each worker's CPU (by worker number − 1, modulo), when pinned.
+    pins: Option<Vec<usize>>,
 }
 
 impl Default for Workers {
     fn default() -> Self {
-        Workers {
-            running: AtomicUsize::new(0),
-            drained: watch::channel(false).0,
-        }
+        Workers::pinned(None)
     }
 }
 
 impl Workers {
+    /// A group whose workers are pinned to `pins` (see [`crate::affinity`]).
+    pub fn pinned(pins: Option<Vec<usize>>) -> Workers {
+        Workers {
+            running: AtomicUsize::new(0),
+            drained: watch::channel(false).0,
+            pins,
+        }
+    }
+
     fn started(&self) {
         self.running.fetch_add(1, Ordering::AcqRel);
     }
@@ -126,7 +134,14 @@ pub async fn serve_on_workers(
         std::thread::Builder::new()
             .name(format!("worker-{}", i + 1))
             .spawn(move || {
-                WORKER.with(|w| w.set(NUMBERED.fetch_add(1, Ordering::Relaxed) + 1));
+                let number = NUMBERED.fetch_add(1, Ordering::Relaxed) + 1;
+                WORKER.with(|w| w.set(number));
+                if let Some(pins) = group.pins.as_ref().filter(|p| !p.is_empty()) {
+                    let cpu = pins[(number - 1) % pins.len()];
+                    if let Err(e) = crate::affinity::pin_current_thread(cpu) {
+                        tracing::warn!(cpu, error = %e, "a worker could not be pinned");
+                    }
+                }
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(socket) {
                         Ok(listener) => {

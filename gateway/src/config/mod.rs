@@ -22,6 +22,8 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     /// Threads serving the listeners, each with its own event loop (0: one per CPU).
     pub workers: usize,
+    /// Whether each worker thread is pinned to a CPU of its own.
+    pub pin_workers: PinWorkers,
     pub admin: Admin,
     pub limits: Limits,
     pub json: JsonConfig,
@@ -50,6 +52,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             workers: 0,
+            pin_workers: PinWorkers::Auto,
             listeners: vec![Listener {
                 name: "http".into(),
                 address: "0.0.0.0:8080".into(),
@@ -154,6 +157,17 @@ impl Default for MetadataConfig {
             publish_token: None,
         }
     }
+}
+
+/// Worker threads pinned to CPUs: `auto` when there is one worker per CPU the gateway may use
+/// (and no CPU quota below that), `always`, or `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PinWorkers {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
