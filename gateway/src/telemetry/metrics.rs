@@ -11,7 +11,6 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEn
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use super::Tags;
@@ -29,7 +28,7 @@ impl EncodeLabelValue for Name {
 
 /// `1xx` … `5xx`: the hundreds digit of a status, so that 400 and 404 are one series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Class(u16);
+pub struct Class(pub u16);
 
 impl Class {
     pub fn of(status: u16) -> Class {
@@ -65,8 +64,7 @@ pub struct RouteLabels {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    duration: Family<RequestLabels, Histogram>,
+    requests: Arc<super::request_metrics::RequestMetrics>,
     pub upstream_timeouts: Family<ClusterLabels, Counter>,
     pub upstream_retries: Family<ClusterLabels, Counter>,
     pub upstream_connect_failures: Family<ClusterLabels, Counter>,
@@ -91,21 +89,9 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
-        let requests = Family::<RequestLabels, Counter>::default();
-        // 0.5 ms doubling to ~16 s.
-        let duration = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
-        });
-        registry.register(
-            "gateway_requests",
-            "Requests answered, by route, cluster and HTTP status class",
-            requests.clone(),
-        );
-        registry.register(
-            "gateway_request_duration_seconds",
-            "Time from request head to response head, by route, cluster and status class",
-            duration.clone(),
-        );
+        // Requests and their durations: counted per thread, summed when scraped.
+        let requests = super::request_metrics::RequestMetrics::new();
+        registry.register_collector(Box::new(Arc::clone(&requests)));
         let per_cluster = |registry: &mut Registry, name: &str, help: &str| {
             let family = Family::<ClusterLabels, Counter>::default();
             registry.register(name, help, family.clone());
@@ -158,7 +144,6 @@ impl Metrics {
             reloads,
             registry,
             requests,
-            duration,
             upstream_timeouts,
             upstream_retries,
             upstream_connect_failures,
@@ -176,15 +161,7 @@ impl Metrics {
 
     /// Counts one answered request.
     pub fn observe(&self, tags: &Tags, status: u16, elapsed: Duration) {
-        let labels = RequestLabels {
-            route: Name(tags.route.clone()),
-            cluster: Name(tags.cluster.clone()),
-            code: Class::of(status),
-        };
-        self.requests.get_or_create(&labels).inc();
-        self.duration
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+        self.requests.observe(tags, status, elapsed);
     }
 
     pub fn cluster(name: &str) -> ClusterLabels {

@@ -8,6 +8,7 @@
 
 pub mod access_log;
 pub mod metrics;
+pub mod request_metrics;
 pub mod trace;
 
 use std::net::SocketAddr;
