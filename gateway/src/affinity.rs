@@ -8,14 +8,17 @@
 use crate::config::PinWorkers;
 
 /// The CPU of each worker (by worker number − 1, modulo), or `None` to leave them unpinned.
-pub fn plan(mode: PinWorkers, workers: usize) -> Option<Vec<usize>> {
+/// `workers`: worker threads in all, over `listeners` listeners. `auto` wants one listener:
+/// with several, each listener's workers would be confined to a share of the CPUs.
+pub fn plan(mode: PinWorkers, workers: usize, listeners: usize) -> Option<Vec<usize>> {
     let allowed = allowed_cpus()?;
     let usable = std::thread::available_parallelism().map_or(1, usize::from);
     match mode {
         PinWorkers::Never => None,
         PinWorkers::Always => (!allowed.is_empty()).then_some(allowed),
         PinWorkers::Auto => {
-            (workers > 1 && workers == allowed.len() && usable == allowed.len()).then_some(allowed)
+            let one_per_cpu = workers > 1 && workers == allowed.len() && usable == allowed.len();
+            (listeners == 1 && one_per_cpu).then_some(allowed)
         }
     }
 }
@@ -44,21 +47,26 @@ mod tests {
             return;
         };
         let n = allowed.len();
-        assert_eq!(plan(PinWorkers::Never, n), None);
-        assert_eq!(plan(PinWorkers::Always, 1).map(|p| p.len()), Some(n));
+        assert_eq!(plan(PinWorkers::Never, n, 1), None);
+        assert_eq!(plan(PinWorkers::Always, 1, 1).map(|p| p.len()), Some(n));
         assert_eq!(
-            plan(PinWorkers::Auto, n + 1),
+            plan(PinWorkers::Auto, n + 1, 1),
             None,
             "more workers than CPUs"
         );
         assert_eq!(
-            plan(PinWorkers::Auto, 1),
+            plan(PinWorkers::Auto, 1, 1),
             None,
             "a lone worker is left alone"
         );
         let usable = std::thread::available_parallelism().map_or(1, usize::from);
         if n > 1 && usable == n {
-            assert_eq!(plan(PinWorkers::Auto, n), Some(allowed));
+            assert_eq!(
+                plan(PinWorkers::Auto, n, 2),
+                None,
+                "two listeners would split the CPUs"
+            );
+            assert_eq!(plan(PinWorkers::Auto, n, 1), Some(allowed));
         }
     }
 }

@@ -86,7 +86,12 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let xds = if config.xds.enabled() {
         Some(Arc::new(crate::xds::XdsRouting::start(
             &config.xds,
-            crate::workers::count(&config) + 1,
+            // Worker ids run 1..=count; 0 is every other thread.
+            if config.xds.per_worker_connections {
+                crate::workers::count(&config) + 1
+            } else {
+                1
+            },
         )?))
     } else {
         None
@@ -134,6 +139,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let pins = crate::affinity::plan(
         runtime.config.pin_workers,
         crate::workers::count(&runtime.config),
+        runtime.config.listeners.len(),
     );
     if let Some(cpus) = &pins {
         tracing::info!(?cpus, "worker threads pinned, one per CPU");

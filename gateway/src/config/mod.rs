@@ -101,8 +101,11 @@ pub struct XdsConfig {
     pub listener: String,
     /// A requested resource not sent within this long counts as absent.
     pub resource_timeout_ms: u64,
-    /// Multiplexed Dubbo2 connections kept to each endpoint xDS names.
+    /// Multiplexed Dubbo2 connections kept to each endpoint xDS names, by each worker.
     pub connections_per_endpoint: usize,
+    /// Whether each worker keeps its own connections to xDS endpoints (see the clusters'
+    /// setting of the same name).
+    pub per_worker_connections: bool,
 }
 
 impl Default for XdsConfig {
@@ -116,6 +119,7 @@ impl Default for XdsConfig {
             listener: "gateway".into(),
             resource_timeout_ms: 15_000,
             connections_per_endpoint: 2,
+            per_worker_connections: true,
         }
     }
 }

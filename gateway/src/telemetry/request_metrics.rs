@@ -1,7 +1,7 @@
 //! Requests and their durations by route, cluster and status class, counted with no write
 //! shared between threads. Each thread has its own cells — plain atomics only it writes —
-//! found through a thread-local cache keyed by the identity of the route and cluster names;
-//! a scrape sums every thread's cells. (A shared histogram takes a lock on every observation,
+//! found through a thread-local cache keyed by the route and cluster names (by content: xDS
+//! routing makes a fresh label per request); a scrape sums every thread's cells. (A shared histogram takes a lock on every observation,
 //! and shared counters bounce their cache line between cores on every request.)
 
 use std::cell::RefCell;
@@ -40,7 +40,6 @@ const CACHE_LIMIT: usize = 4096;
 /// One thread's counts for one label set.
 #[derive(Debug, Default)]
 struct Cell {
-    count: AtomicU64,
     sum_nanos: AtomicU64,
     /// Observations per bucket (not cumulative); the last is above every bound.
     buckets: [AtomicU64; 17],
@@ -51,7 +50,6 @@ impl Cell {
         let seconds = elapsed.as_secs_f64();
         let bucket = BOUNDS.iter().position(|b| seconds <= *b).unwrap_or(16);
         // Only this thread writes: a relaxed add is a plain add here.
-        self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_nanos.fetch_add(
             u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -65,22 +63,24 @@ impl Cell {
 pub struct RequestMetrics {
     /// Tells instances apart in the thread-local caches (never reused).
     id: u64,
-    cells: Mutex<Vec<(RequestLabels, std::thread::ThreadId, Arc<Cell>)>>,
+    cells: Mutex<HashMap<(std::thread::ThreadId, RequestLabels), Arc<Cell>>>,
 }
 
-/// A thread's cache key: the instance, the names' addresses, the class.
-type Key = (u64, usize, usize, u16);
-/// The names are held so that their addresses are not reused while cached.
+/// A thread's cache key: the instance, a hash of the names, the class.
+type Key = (u64, u64, u16);
+/// The names, to tell a hash collision from a hit.
 type Cached = (Name, Name, Arc<Cell>);
 
 thread_local! {
     static CACHE: RefCell<HashMap<Key, Cached>> = RefCell::new(HashMap::new());
 }
 
-fn address(name: &Name) -> usize {
-    name.0
-        .as_ref()
-        .map_or(0, |n| Arc::as_ptr(n).cast::<u8>() as usize)
+fn hash(route: &Name, cluster: &Name) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    route.0.as_deref().hash(&mut hasher);
+    cluster.0.as_deref().hash(&mut hasher);
+    hasher.finish()
 }
 
 impl RequestMetrics {
@@ -88,7 +88,7 @@ impl RequestMetrics {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Arc::new(RequestMetrics {
             id: NEXT.fetch_add(1, Ordering::Relaxed),
-            cells: Mutex::new(Vec::new()),
+            cells: Mutex::new(HashMap::new()),
         })
     }
 
@@ -97,11 +97,14 @@ impl RequestMetrics {
         let route = Name(tags.route.clone());
         let cluster = Name(tags.cluster.clone());
         let class = Class::of(status);
-        let key = (self.id, address(&route), address(&cluster), status / 100);
+        let key = (self.id, hash(&route, &cluster), status / 100);
         CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
-            if let Some((_, _, cell)) = cache.get(&key) {
-                return cell.observe(elapsed);
+            if let Some((r, c, cell)) = cache.get(&key) {
+                // Equal names: the same Arc is compared by address first, so usually free.
+                if *r == route && *c == cluster {
+                    return cell.observe(elapsed);
+                }
             }
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
@@ -121,30 +124,27 @@ impl RequestMetrics {
     fn cell(&self, labels: RequestLabels) -> Arc<Cell> {
         let me = std::thread::current().id();
         let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, _, cell)) = cells.iter().find(|(l, t, _)| *t == me && *l == labels) {
-            return Arc::clone(cell);
-        }
-        let cell = Arc::new(Cell::default());
-        cells.push((labels, me, Arc::clone(&cell)));
-        cell
+        Arc::clone(cells.entry((me, labels)).or_default())
     }
 
     /// Every label set's sums over all threads: count, sum of seconds, buckets.
     fn totals(&self) -> BTreeMap<LabelText, Totals> {
         let cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
         let mut totals: BTreeMap<LabelText, Totals> = BTreeMap::new();
-        for (labels, _, cell) in cells.iter() {
+        for ((_, labels), cell) in cells.iter() {
             let key = (
                 labels.route.0.as_deref().unwrap_or("").to_owned(),
                 labels.cluster.0.as_deref().unwrap_or("").to_owned(),
                 labels.code.0,
             );
             let entry = totals.entry(key).or_insert((0, 0.0, [0; 17]));
-            entry.0 += cell.count.load(Ordering::Relaxed);
             entry.1 += cell.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
             for (sum, bucket) in entry.2.iter_mut().zip(&cell.buckets) {
                 *sum += bucket.load(Ordering::Relaxed);
             }
+            // The count is the buckets' sum: a scrape racing an observation still shows
+            // `_count` equal to the `+Inf` bucket.
+            entry.0 = entry.2.iter().sum();
         }
         totals
     }

@@ -67,7 +67,8 @@ pub struct EndpointPool {
 impl EndpointPool {
     pub fn new(addr: SocketAddr, config: PoolConfig) -> Arc<EndpointPool> {
         let slots = Slots {
-            conns: vec![None; config.connections.max(1) * config.loops.max(1)],
+            // Lanes are made on first use: most loops never call most endpoints.
+            conns: Vec::new(),
             ..Slots::default()
         };
         let pool = Arc::new(EndpointPool {
@@ -139,7 +140,11 @@ impl EndpointPool {
 
     /// The open connection in `slot`, or `None` to connect; an error while in backoff.
     fn open_in(&self, slot: usize) -> Result<Option<Connection>, CallError> {
-        let slots = self.lock();
+        let mut slots = self.lock();
+        if slots.conns.len() <= slot {
+            let per_loop = self.config.connections.max(1);
+            slots.conns.resize((slot / per_loop + 1) * per_loop, None);
+        }
         if let Some(conn) = slots.conns[slot].as_ref().filter(|c| c.is_open()) {
             return Ok(Some(conn.clone()));
         }

@@ -86,5 +86,11 @@ pub fn http2_client(connect_timeout: Duration) -> Client<HttpConnector, Body> {
     connector.set_connect_timeout(Some(connect_timeout));
     Client::builder(TokioExecutor::new())
         .http2_only(true)
+        // With a connection per worker, each may sit idle a while: pings find one a NAT or
+        // balancer dropped silently before a call waits on it.
+        .timer(hyper_util::rt::TokioTimer::new())
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .http2_keep_alive_timeout(Duration::from_secs(10))
+        .http2_keep_alive_while_idle(true)
         .build(connector)
 }
