@@ -181,6 +181,9 @@ where
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
+        // A client gone without a word (a dropped NAT entry) is found by pings, not kept.
+        .keep_alive_interval(Some(Duration::from_secs(60)))
+        .keep_alive_timeout(Duration::from_secs(20))
         .max_header_list_size(u32::try_from(cx.max_head).unwrap_or(u32::MAX));
     let served = builder.serve_connection(TokioIo::new(Rewind { read, io }), service);
     tokio::pin!(served);
