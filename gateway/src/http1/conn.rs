@@ -108,7 +108,8 @@ where
             }
         };
         first = false;
-        let big_head = buf.capacity() > 2 * READ_SIZE;
+        // A head that took more than half the usual buffer may have made it grow.
+        let big_head = head.len > READ_SIZE / 2;
         match exchange(io, &mut buf, &mut out, cx, head, stop).await {
             Ok(After::Next { grown }) => {
                 // A large head or body is not kept for the connection's life: the whole
@@ -236,6 +237,7 @@ where
         body: framing,
         keep_alive,
         expect_continue,
+        ..
     } = head;
     let (parts, ()) = request.into_parts();
     let (method, version) = (parts.method.clone(), parts.version);

@@ -27,6 +27,8 @@ pub struct Head {
     pub keep_alive: bool,
     /// `Expect: 100-continue` with a body still to come.
     pub expect_continue: bool,
+    /// The head's length in bytes.
+    pub len: usize,
 }
 
 /// Why a request head is refused: the status to answer with, and a reason for the body.
@@ -145,6 +147,7 @@ pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refusa
         body,
         keep_alive,
         expect_continue,
+        len,
     }))
 }
 
