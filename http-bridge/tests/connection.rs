@@ -144,3 +144,21 @@ async fn provider_closing_fails_calls_in_flight() {
     assert!(!conn.is_open());
     assert_eq!(conn.in_flight(), 0);
 }
+
+/// A connection opened on a worker's runtime, after that runtime is gone: its tasks were
+/// dropped without closing it, and it must not be handed out again.
+#[test]
+fn a_connection_whose_runtime_is_gone_is_not_open() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let worker = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let conn = worker
+        .block_on(Connection::connect(addr, Duration::from_secs(1), 1 << 20))
+        .expect("connect");
+    assert!(conn.is_open());
+    drop(worker);
+    assert!(!conn.is_open(), "its writer is gone with the runtime");
+}

@@ -137,10 +137,12 @@ impl Connection {
     }
 
     /// Whether the connection should take new calls: open, and the provider has not announced
-    /// that it is shutting down.
+    /// that it is shutting down. A writer task that is gone (its runtime was shut down, so it
+    /// never got to mark the connection closed) counts as closed too.
     pub fn is_open(&self) -> bool {
         self.inner.shared.open.load(Ordering::Acquire)
             && !self.inner.shared.readonly.load(Ordering::Acquire)
+            && !self.inner.outbound.is_closed()
     }
 
     /// Whether both handles share one connection.
