@@ -1,6 +1,7 @@
 //! Worker threads pinned to CPUs (`pin_workers`). With one worker per CPU, a pinned worker
 //! keeps its CPU's caches and is never stacked onto another worker's CPU by the scheduler; on
-//! a busy 2-core machine that cut HTTP proxying's p99 from 4.2 to 1.6 ms (docs/benchmarks.md).
+//! a busy 2-core machine that cut HTTP proxying's p99 from 4.3 to about 1.1 ms
+//! (docs/benchmarks.md).
 //! `auto` pins only when the workers match the CPUs the process may use exactly and no CPU
 //! quota is lower (a container limited by quota rather than by cpuset shares its CPUs with
 //! others: pinning there would crowd two CPUs and leave the rest idle).

@@ -75,11 +75,11 @@ thread_local! {
     static CACHE: RefCell<HashMap<Key, Cached>> = RefCell::new(HashMap::new());
 }
 
-fn hash(route: &Name, cluster: &Name) -> u64 {
+fn hash(route: Option<&str>, cluster: Option<&str>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    route.0.as_deref().hash(&mut hasher);
-    cluster.0.as_deref().hash(&mut hasher);
+    route.hash(&mut hasher);
+    cluster.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -94,18 +94,20 @@ impl RequestMetrics {
 
     /// Counts one answered request.
     pub fn observe(&self, tags: &Tags, status: u16, elapsed: Duration) {
-        let route = Name(tags.route.clone());
-        let cluster = Name(tags.cluster.clone());
-        let class = Class::of(status);
-        let key = (self.id, hash(&route, &cluster), status / 100);
+        // The names are compared, not cloned: cloning an `Arc` every worker shares would
+        // bounce its count between cores on every request.
+        let (route, cluster) = (tags.route.as_deref(), tags.cluster.as_deref());
+        let key = (self.id, hash(route, cluster), status / 100);
         CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
             if let Some((r, c, cell)) = cache.get(&key) {
-                // Equal names: the same Arc is compared by address first, so usually free.
-                if *r == route && *c == cluster {
+                if r.0.as_deref() == route && c.0.as_deref() == cluster {
                     return cell.observe(elapsed);
                 }
             }
+            let route = Name(tags.route.clone());
+            let cluster = Name(tags.cluster.clone());
+            let class = Class::of(status);
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
