@@ -11,8 +11,7 @@ use crate::server::RequestBody;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
+use http_bridge::h2::Client;
 
 use crate::breaker::{Breaker, Held};
 use crate::errors::GatewayError;
@@ -137,7 +136,7 @@ async fn proxy(rt: &Runtime, req: Request<RequestBody>, tags: &mut Tags) -> Resp
     }
     let sent = target
         .client
-        .request(Request::from_parts(parts, body.boxed()))
+        .request(addr, Request::from_parts(parts, body.boxed()))
         .await;
     if let Some(cx) = &span {
         let error = match &sent {
@@ -173,7 +172,7 @@ async fn proxy(rt: &Runtime, req: Request<RequestBody>, tags: &mut Tags) -> Resp
 /// for xDS clusters what outlier detection records against.
 struct Target {
     addr: SocketAddr,
-    client: Client<HttpConnector, http_bridge::triple::Body>,
+    client: Client,
     breaker: Arc<Breaker>,
     outlier: Option<(
         Arc<crate::xds::ClusterView>,

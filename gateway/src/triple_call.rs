@@ -10,10 +10,9 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use http_bridge::dubbo2::DubboIdentity;
+use http_bridge::h2::Client;
 use http_bridge::to_json::to_json;
-use http_bridge::triple::{wrapper, Body, TripleCluster, TripleError, UnaryCall};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
+use http_bridge::triple::{wrapper, TripleCluster, TripleError, UnaryCall};
 use serde::de::IgnoredAny;
 use std::net::SocketAddr;
 
@@ -65,7 +64,7 @@ pub(crate) fn call_error(e: TripleError) -> GatewayError {
 /// The Triple endpoint a call goes to, and how.
 pub(crate) struct Destination<'a> {
     pub cluster: &'a str,
-    pub client: &'a Client<HttpConnector, Body>,
+    pub client: &'a Client,
     pub addr: SocketAddr,
     pub identity: &'a DubboIdentity,
     pub serialization: Serialization,

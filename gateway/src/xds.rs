@@ -222,10 +222,7 @@ impl Drop for XdsRouting {
     }
 }
 
-type GrpcClient = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    http_bridge::triple::Body,
->;
+type GrpcClient = http_bridge::h2::Client;
 
 impl XdsRouting {
     /// Starts the xDS client; `loops`: how many event loops call upstreams (each gets its own

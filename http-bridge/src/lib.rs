@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dubbo2;
+pub mod h2;
 pub mod mapping;
 pub mod time;
 pub mod to_hessian;

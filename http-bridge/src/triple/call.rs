@@ -4,13 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::h2::Client;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-
-use super::Body;
 
 /// A unary call, ready to send.
 #[derive(Debug)]
@@ -50,11 +47,7 @@ pub enum TripleError {
 
 impl UnaryCall<'_> {
     /// Sends the call to `addr` and returns the reply message (unframed).
-    pub async fn send(
-        self,
-        client: &Client<HttpConnector, Body>,
-        addr: SocketAddr,
-    ) -> Result<Bytes, TripleError> {
+    pub async fn send(self, client: &Client, addr: SocketAddr) -> Result<Bytes, TripleError> {
         let mut frame = BytesMut::new();
         dubbo_codec::triple::encode_frame(self.message, &mut frame)
             .map_err(|e| TripleError::Malformed(e.to_string()))?;
@@ -75,7 +68,7 @@ impl UnaryCall<'_> {
         headers.insert("grpc-timeout", grpc_timeout(self.timeout));
         let (max, timeout) = (self.max_reply, self.timeout);
         let exchange = async {
-            let response = client.request(request).await.map_err(|e| {
+            let response = client.request(addr, request).await.map_err(|e| {
                 if e.is_connect() {
                     TripleError::Unavailable(format!("provider {addr}: {e}"))
                 } else {

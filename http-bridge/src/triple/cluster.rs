@@ -7,11 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::h2::Client;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::dubbo2::DubboIdentity;
 
@@ -35,7 +33,7 @@ pub struct TripleCluster {
     endpoints: Vec<Arc<TripleEndpoint>>,
     next: AtomicUsize,
     /// One HTTP/2 client per event loop.
-    clients: Vec<Client<HttpConnector, Body>>,
+    clients: Vec<Client>,
     /// The largest reply message accepted.
     pub max_message: usize,
 }
@@ -63,7 +61,7 @@ impl TripleCluster {
     /// own, so an HTTP/2 connection is only ever driven by the thread that opened it: a call
     /// never waits for another thread to be woken up to write its frames or hand back its
     /// answer.
-    pub fn client(&self, slot: usize) -> &Client<HttpConnector, Body> {
+    pub fn client(&self, slot: usize) -> &Client {
         &self.clients[slot % self.clients.len()]
     }
 
@@ -78,19 +76,8 @@ impl TripleCluster {
     }
 }
 
-/// An HTTP/2-only client (gRPC needs no upgrade dance) with Nagle off: small messages go out
-/// at once.
-pub fn http2_client(connect_timeout: Duration) -> Client<HttpConnector, Body> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(connect_timeout));
-    Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        // With a connection per worker, each may sit idle a while: pings find one a NAT or
-        // balancer dropped silently before a call waits on it.
-        .timer(hyper_util::rt::TokioTimer::new())
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .http2_keep_alive_timeout(Duration::from_secs(10))
-        .http2_keep_alive_while_idle(true)
-        .build(connector)
+/// An HTTP/2 client for providers: our own ([`crate::h2`]), with Nagle off and keep-alive
+/// pings on idle connections.
+pub fn http2_client(connect_timeout: Duration) -> Client {
+    Client::new(connect_timeout)
 }

@@ -10,13 +10,12 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::h2::Client;
 use bytes::Bytes;
 use http::HeaderMap;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use prost::Message;
 
-use super::{Body, TripleError, UnaryCall};
+use super::{TripleError, UnaryCall};
 
 const V1: &str = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
 const V1ALPHA: &str = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
@@ -81,7 +80,7 @@ struct FileHead {
 
 /// The files defining `symbol` and all they import, each a serialized `FileDescriptorProto`.
 pub async fn files_for_symbol(
-    client: &Client<HttpConnector, Body>,
+    client: &Client,
     addr: SocketAddr,
     symbol: &str,
     timeout: Duration,
@@ -140,7 +139,7 @@ pub async fn files_for_symbol(
 
 /// One reflection request and its file descriptors.
 async fn ask(
-    client: &Client<HttpConnector, Body>,
+    client: &Client,
     addr: SocketAddr,
     path: &str,
     what: Ask,

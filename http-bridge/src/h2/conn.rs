@@ -1,0 +1,279 @@
+//! One HTTP/2 connection's shared state: its streams, both directions' flow-control windows,
+//! the peer's settings, the HPACK encoder and the bytes waiting to be written. Callers, the
+//! reader and the writer all work on it under one mutex; it is only ever contended when a
+//! client is shared across threads, since each event loop has its own connections.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, StatusCode};
+use tokio::sync::Notify;
+
+use super::frame::{self, MAX_WINDOW};
+use super::hpack::Encoder;
+use super::ClientError;
+
+/// The window we give each stream (SETTINGS_INITIAL_WINDOW_SIZE): a provider may send this
+/// much of one answer before the caller reads it.
+pub(super) const STREAM_WINDOW: u32 = 1 << 20;
+/// The window we give the whole connection.
+pub(super) const CONN_WINDOW: u32 = 8 << 20;
+/// The largest header list we accept (SETTINGS_MAX_HEADER_LIST_SIZE).
+pub(super) const MAX_HEADER_LIST: u32 = 64 << 10;
+
+pub(super) struct Shared {
+    state: Mutex<State>,
+    /// Wakes the writer: there are bytes in `State::out`, or it should stop.
+    pub wake_writer: Notify,
+    /// Wakes the reader when the writer has stopped.
+    pub writer_stopped: Notify,
+    /// New streams may be opened: not failed, not going away, stream ids left.
+    open: AtomicBool,
+}
+
+/// A response head.
+pub(super) struct Head {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+}
+
+#[derive(Default)]
+pub(super) struct Stream {
+    /// How much more we may send on this stream.
+    pub send_window: i64,
+    /// The request body's pump, waiting for window.
+    pub send_waker: Option<Waker>,
+    /// We sent END_STREAM (or will send nothing more).
+    pub local_done: bool,
+    pub head: Option<Head>,
+    pub head_seen: bool,
+    pub data: VecDeque<Bytes>,
+    pub trailers: Option<HeaderMap>,
+    /// The provider sent END_STREAM (or reset the stream).
+    pub remote_done: bool,
+    /// The caller, waiting for the head or the body.
+    pub recv_waker: Option<Waker>,
+    /// How much more the provider may send before we give it more window.
+    pub recv_window: i64,
+    /// Bytes the caller has read that we have not yet given back as window.
+    pub recv_unacked: u32,
+    pub error: Option<ClientError>,
+    /// Counts against the provider's SETTINGS_MAX_CONCURRENT_STREAMS.
+    pub counted: bool,
+}
+
+pub(super) struct State {
+    /// Frames waiting for the writer.
+    pub out: BytesMut,
+    /// A header block being built (reused).
+    pub block: BytesMut,
+    pub streams: HashMap<u32, Stream>,
+    pub next_id: u32,
+    /// How much more we may send on the connection.
+    pub send_window: i64,
+    /// How much more the provider may send on the connection.
+    pub recv_window: i64,
+    pub recv_unacked: u32,
+    pub peer_initial_window: i64,
+    pub peer_max_frame: usize,
+    pub peer_max_streams: u32,
+    /// Streams open or half-closed: what SETTINGS_MAX_CONCURRENT_STREAMS limits.
+    pub active: u32,
+    pub slot_waiters: Vec<Waker>,
+    pub encoder: Encoder,
+    /// Why the connection ended; every stream still running fails with it.
+    pub failed: Option<ClientError>,
+    /// The provider's GOAWAY: the last stream it will process.
+    pub goaway: Option<u32>,
+    /// The client was dropped: close once the last stream ends.
+    pub client_gone: bool,
+    /// A keep-alive ping is unanswered.
+    pub ping_outstanding: bool,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State {
+                out: BytesMut::with_capacity(4096),
+                block: BytesMut::new(),
+                streams: HashMap::new(),
+                next_id: 1,
+                send_window: i64::from(frame::DEFAULT_WINDOW),
+                recv_window: i64::from(frame::DEFAULT_WINDOW),
+                recv_unacked: 0,
+                peer_initial_window: i64::from(frame::DEFAULT_WINDOW),
+                peer_max_frame: frame::DEFAULT_MAX_FRAME as usize,
+                peer_max_streams: u32::MAX,
+                active: 0,
+                slot_waiters: Vec::new(),
+                encoder: Encoder::default(),
+                failed: None,
+                goaway: None,
+                client_gone: false,
+                ping_outstanding: false,
+            }),
+            wake_writer: Notify::new(),
+            writer_stopped: Notify::new(),
+            open: AtomicBool::new(true),
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave it worse than any other failure: the
+        // state is plain data, so carry on with it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether a new call may use this connection.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    pub fn close_to_new_streams(&self) {
+        self.open.store(false, Ordering::Release);
+    }
+
+    /// Ends the connection: every unfinished stream fails with `error` (or, for one the
+    /// provider never saw, a not-processed error), and the writer flushes what it has and
+    /// stops. The first failure wins.
+    pub fn fail(&self, error: ClientError) {
+        self.close_to_new_streams();
+        let mut wake = Vec::new();
+        {
+            let mut st = self.lock();
+            if st.failed.is_some() {
+                return;
+            }
+            let goaway = st.goaway;
+            for (&id, s) in st.streams.iter_mut() {
+                if !s.remote_done && s.error.is_none() {
+                    let unseen = goaway.is_some_and(|last| id > last);
+                    s.error = Some(if unseen {
+                        ClientError::not_processed(
+                            "the provider closed the connection before it took the call",
+                        )
+                    } else {
+                        error.clone()
+                    });
+                }
+                s.remote_done = true;
+                s.local_done = true;
+                wake.extend(s.recv_waker.take());
+                wake.extend(s.send_waker.take());
+            }
+            st.failed = Some(error);
+            wake.append(&mut st.slot_waiters);
+        }
+        self.wake_writer.notify_one();
+        wake.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl State {
+    /// Marks a stream closed on both sides if it is, releasing its concurrency slot.
+    pub fn settle(&mut self, id: u32, wake: &mut Vec<Waker>) {
+        if let Some(s) = self.streams.get_mut(&id) {
+            if s.counted && s.local_done && s.remote_done {
+                s.counted = false;
+                self.active -= 1;
+                wake.extend(self.slot_waiters.pop());
+            }
+        }
+    }
+
+    /// Resets a stream: tells the provider, and fails the caller's side with `error`.
+    pub fn reset(&mut self, id: u32, code: u32, error: ClientError, wake: &mut Vec<Waker>) {
+        if let Some(s) = self.streams.get_mut(&id) {
+            if !(s.local_done && s.remote_done) {
+                frame::put_rst(&mut self.out, id, code);
+            }
+            if s.error.is_none() {
+                s.error = Some(error);
+            }
+            s.local_done = true;
+            s.remote_done = true;
+            wake.extend(s.recv_waker.take());
+            wake.extend(s.send_waker.take());
+            self.settle(id, wake);
+        }
+    }
+
+    /// Gives back window for `n` bytes the caller consumed (or that were dropped), on the
+    /// stream (if it still expects data) and on the connection. Returns whether a frame was
+    /// queued.
+    pub fn release(&mut self, id: Option<u32>, n: usize) -> bool {
+        let n = n as u32;
+        let mut queued = false;
+        if let Some(s) = id.and_then(|id| self.streams.get_mut(&id).map(|s| (id, s))) {
+            let (id, s) = s;
+            s.recv_unacked += n;
+            if !s.remote_done && s.recv_unacked >= STREAM_WINDOW / 2 {
+                frame::put_window_update(&mut self.out, id, s.recv_unacked);
+                s.recv_window += i64::from(s.recv_unacked);
+                s.recv_unacked = 0;
+                queued = true;
+            }
+        }
+        self.recv_unacked += n;
+        if self.recv_unacked >= CONN_WINDOW / 2 {
+            frame::put_window_update(&mut self.out, 0, self.recv_unacked);
+            self.recv_window += i64::from(self.recv_unacked);
+            self.recv_unacked = 0;
+            queued = true;
+        }
+        queued
+    }
+
+    /// Applies the provider's SETTINGS; an error is the connection error to send.
+    pub fn apply_settings(
+        &mut self,
+        payload: &[u8],
+        wake: &mut Vec<Waker>,
+    ) -> Result<(), (u32, &'static str)> {
+        for setting in payload.chunks_exact(6) {
+            let id = u16::from_be_bytes([setting[0], setting[1]]);
+            let value = u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
+            match id {
+                frame::SETTINGS_HEADER_TABLE_SIZE => self.encoder.peer_limit(value as usize),
+                frame::SETTINGS_MAX_CONCURRENT_STREAMS => {
+                    self.peer_max_streams = value;
+                    wake.append(&mut self.slot_waiters);
+                }
+                frame::SETTINGS_INITIAL_WINDOW_SIZE => {
+                    if i64::from(value) > MAX_WINDOW {
+                        return Err((frame::FLOW_CONTROL_ERROR, "an initial window above 2^31-1"));
+                    }
+                    let delta = i64::from(value) - self.peer_initial_window;
+                    self.peer_initial_window = i64::from(value);
+                    for s in self.streams.values_mut() {
+                        s.send_window += delta;
+                        if s.send_window > MAX_WINDOW {
+                            return Err((
+                                frame::FLOW_CONTROL_ERROR,
+                                "a stream window above 2^31-1",
+                            ));
+                        }
+                        wake.extend(s.send_waker.take());
+                    }
+                }
+                frame::SETTINGS_MAX_FRAME_SIZE => {
+                    if !(16_384..=16_777_215).contains(&value) {
+                        return Err((frame::PROTOCOL_ERROR, "a max frame size out of range"));
+                    }
+                    self.peer_max_frame = value as usize;
+                }
+                // ENABLE_PUSH means nothing from a server, MAX_HEADER_LIST_SIZE is advisory,
+                // and unknown settings are ignored.
+                _ => {}
+            }
+        }
+        frame::put_settings_ack(&mut self.out);
+        Ok(())
+    }
+}

@@ -1,0 +1,553 @@
+//! HPACK (RFC 7541): the decoder for the header blocks a provider sends, with its dynamic
+//! table and Huffman strings, and the encoder for our requests. The encoder indexes the fields
+//! that repeat call after call (path, authority, content type, Triple's service headers), so a
+//! steady stream of calls costs the provider one or two bytes per field; fields that change
+//! every call (trace context, request ids) go as literals, and credentials are never indexed.
+
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderName, HeaderValue};
+
+/// A malformed header block: the connection cannot go on (its tables are out of step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HpackError(pub &'static str);
+
+impl std::fmt::Display for HpackError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed header block: {}", self.0)
+    }
+}
+
+/// RFC 7541 Appendix A.
+const STATIC: [(&str, &str); 61] = [
+    (":authority", ""),
+    (":method", "GET"),
+    (":method", "POST"),
+    (":path", "/"),
+    (":path", "/index.html"),
+    (":scheme", "http"),
+    (":scheme", "https"),
+    (":status", "200"),
+    (":status", "204"),
+    (":status", "206"),
+    (":status", "304"),
+    (":status", "400"),
+    (":status", "404"),
+    (":status", "500"),
+    ("accept-charset", ""),
+    ("accept-encoding", "gzip, deflate"),
+    ("accept-language", ""),
+    ("accept-ranges", ""),
+    ("accept", ""),
+    ("access-control-allow-origin", ""),
+    ("age", ""),
+    ("allow", ""),
+    ("authorization", ""),
+    ("cache-control", ""),
+    ("content-disposition", ""),
+    ("content-encoding", ""),
+    ("content-language", ""),
+    ("content-length", ""),
+    ("content-location", ""),
+    ("content-range", ""),
+    ("content-type", ""),
+    ("cookie", ""),
+    ("date", ""),
+    ("etag", ""),
+    ("expect", ""),
+    ("expires", ""),
+    ("from", ""),
+    ("host", ""),
+    ("if-match", ""),
+    ("if-modified-since", ""),
+    ("if-none-match", ""),
+    ("if-range", ""),
+    ("if-unmodified-since", ""),
+    ("last-modified", ""),
+    ("link", ""),
+    ("location", ""),
+    ("max-forwards", ""),
+    ("proxy-authenticate", ""),
+    ("proxy-authorization", ""),
+    ("range", ""),
+    ("referer", ""),
+    ("refresh", ""),
+    ("retry-after", ""),
+    ("server", ""),
+    ("set-cookie", ""),
+    ("strict-transport-security", ""),
+    ("transfer-encoding", ""),
+    ("user-agent", ""),
+    ("vary", ""),
+    ("via", ""),
+    ("www-authenticate", ""),
+];
+
+/// Every entry costs its name and value plus 32 bytes (RFC 7541, 4.1).
+const ENTRY_OVERHEAD: usize = 32;
+
+/// A decoded field's name: the only pseudo-header a response has is `:status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldName {
+    Status,
+    /// Another pseudo-header: not allowed in a response, so the message is malformed.
+    OtherPseudo(Bytes),
+    Header(HeaderName),
+}
+
+/// A decoded field. Names and values are validated once, when they are first seen: a dynamic
+/// table entry hands out clones (reference counts) after that.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: FieldName,
+    pub value: HeaderValue,
+}
+
+impl Field {
+    fn size(&self) -> usize {
+        let name = match &self.name {
+            FieldName::Status => 7,
+            FieldName::OtherPseudo(n) => n.len(),
+            FieldName::Header(n) => n.as_str().len(),
+        };
+        name + self.value.len() + ENTRY_OVERHEAD
+    }
+}
+
+fn field(name: &[u8], value: Bytes) -> Result<Field, HpackError> {
+    let name = match name {
+        b":status" => FieldName::Status,
+        [b':', ..] => FieldName::OtherPseudo(Bytes::copy_from_slice(name)),
+        _ => {
+            // HTTP/2 field names are lowercase; an uppercase one makes the message malformed.
+            if name.iter().any(u8::is_ascii_uppercase) {
+                return Err(HpackError("an uppercase field name"));
+            }
+            FieldName::Header(
+                HeaderName::from_bytes(name).map_err(|_| HpackError("an invalid field name"))?,
+            )
+        }
+    };
+    let value =
+        HeaderValue::from_maybe_shared(value).map_err(|_| HpackError("an invalid field value"))?;
+    Ok(Field { name, value })
+}
+
+fn static_fields() -> &'static [Field] {
+    static FIELDS: std::sync::OnceLock<Vec<Field>> = std::sync::OnceLock::new();
+    FIELDS.get_or_init(|| {
+        STATIC
+            .iter()
+            .map(|(n, v)| field(n.as_bytes(), Bytes::from_static(v.as_bytes())))
+            .collect::<Result<_, _>>()
+            .unwrap_or_default()
+    })
+}
+
+/// The decoder of one connection's incoming header blocks.
+pub struct Decoder {
+    table: VecDeque<Field>,
+    size: usize,
+    /// The size we allow the peer's encoder (our SETTINGS_HEADER_TABLE_SIZE).
+    limit: usize,
+    /// The size the peer last chose, up to `limit`.
+    max: usize,
+    scratch: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn new(limit: usize) -> Self {
+        Decoder {
+            table: VecDeque::new(),
+            size: 0,
+            limit,
+            max: limit,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Decodes one whole header block, handing each field to `emit` in order.
+    pub fn decode(
+        &mut self,
+        mut block: &[u8],
+        mut emit: impl FnMut(Field),
+    ) -> Result<(), HpackError> {
+        let mut first = true;
+        while let Some(&b) = block.first() {
+            if b & 0x80 != 0 {
+                let index = integer(&mut block, 7)?;
+                emit(self.get(index)?.clone());
+            } else if b & 0xc0 == 0x40 {
+                let field = self.literal(&mut block, 6)?;
+                self.insert(field.clone());
+                emit(field);
+            } else if b & 0xe0 == 0x20 {
+                // A table size update: only before the first field.
+                if !first {
+                    return Err(HpackError("a table size update after a field"));
+                }
+                let size = integer(&mut block, 5)?;
+                if size > self.limit {
+                    return Err(HpackError("a table size above the limit we set"));
+                }
+                self.max = size;
+                self.evict(0);
+                continue;
+            } else {
+                // Without indexing (0000) or never indexed (0001): both 4-bit prefixes.
+                emit(self.literal(&mut block, 4)?);
+            }
+            first = false;
+        }
+        Ok(())
+    }
+
+    fn get(&self, index: usize) -> Result<&Field, HpackError> {
+        match index {
+            0 => Err(HpackError("index 0")),
+            1..=61 => static_fields()
+                .get(index - 1)
+                .ok_or(HpackError("the static table is unavailable")),
+            _ => self
+                .table
+                .get(index - 62)
+                .ok_or(HpackError("an index past the dynamic table")),
+        }
+    }
+
+    fn literal(&mut self, block: &mut &[u8], prefix: u8) -> Result<Field, HpackError> {
+        let index = integer(block, prefix)?;
+        let value_of = |d: &mut Self, block: &mut &[u8]| -> Result<Bytes, HpackError> {
+            d.scratch.clear();
+            let raw = string(block, &mut d.scratch)?;
+            Ok(raw.map_or_else(
+                || Bytes::copy_from_slice(&d.scratch),
+                Bytes::copy_from_slice,
+            ))
+        };
+        if index == 0 {
+            let name = value_of(self, block)?;
+            let value = value_of(self, block)?;
+            field(&name, value)
+        } else {
+            let name = self.get(index)?.name.clone();
+            let value = value_of(self, block)?;
+            let value = HeaderValue::from_maybe_shared(value)
+                .map_err(|_| HpackError("an invalid field value"))?;
+            Ok(Field { name, value })
+        }
+    }
+
+    fn insert(&mut self, field: Field) {
+        let size = field.size();
+        self.evict(size);
+        if size <= self.max {
+            self.size += size;
+            self.table.push_front(field);
+        }
+    }
+
+    /// Drops the oldest entries until `room` more bytes fit.
+    fn evict(&mut self, room: usize) {
+        while self.size + room > self.max {
+            match self.table.pop_back() {
+                Some(old) => self.size -= old.size(),
+                None => break,
+            }
+        }
+    }
+}
+
+/// An HPACK integer with an `n`-bit prefix (RFC 7541, 5.1), advancing `block` past it.
+fn integer(block: &mut &[u8], n: u8) -> Result<usize, HpackError> {
+    let short = HpackError("a truncated integer");
+    let (&first, mut rest) = block.split_first().ok_or(short.clone())?;
+    let max = (1usize << n) - 1;
+    let mut value = usize::from(first) & max;
+    if value == max {
+        let mut shift = 0;
+        loop {
+            let (&b, tail) = rest.split_first().ok_or(short.clone())?;
+            rest = tail;
+            if shift > 21 {
+                return Err(HpackError("an integer too large"));
+            }
+            value += usize::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+    }
+    *block = rest;
+    Ok(value)
+}
+
+/// A string literal: `Some(raw bytes)` when sent as is, or `None` with the Huffman-decoded
+/// bytes in `scratch`.
+fn string<'a>(block: &mut &'a [u8], scratch: &mut Vec<u8>) -> Result<Option<&'a [u8]>, HpackError> {
+    let huffman = block.first().is_some_and(|b| b & 0x80 != 0);
+    let len = integer(block, 7)?;
+    if block.len() < len {
+        return Err(HpackError("a truncated string"));
+    }
+    let (bytes, rest) = block.split_at(len);
+    *block = rest;
+    if huffman {
+        super::huffman::decode(bytes, scratch)?;
+        Ok(None)
+    } else {
+        Ok(Some(bytes))
+    }
+}
+
+fn put_integer(out: &mut BytesMut, first: u8, n: u8, value: usize) {
+    let max = (1usize << n) - 1;
+    if value < max {
+        out.put_u8(first | value as u8);
+        return;
+    }
+    out.put_u8(first | max as u8);
+    let mut rest = value - max;
+    while rest >= 0x80 {
+        out.put_u8((rest as u8 & 0x7f) | 0x80);
+        rest >>= 7;
+    }
+    out.put_u8(rest as u8);
+}
+
+fn put_string(out: &mut BytesMut, s: &[u8]) {
+    put_integer(out, 0, 7, s.len());
+    out.put_slice(s);
+}
+
+/// How a field may be remembered by the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indexing {
+    /// Repeats call after call: added to the table.
+    Yes,
+    /// Changes every call: a literal.
+    No,
+    /// A credential: a literal no intermediary may index either.
+    Never,
+}
+
+impl Indexing {
+    pub fn of(name: &str) -> Indexing {
+        match name {
+            "authorization" | "proxy-authorization" | "cookie" => Indexing::Never,
+            "traceparent" | "tracestate" | "x-request-id" | "grpc-trace-bin" | "content-length"
+            | "x-b3-traceid" | "x-b3-spanid" | "x-b3-parentspanid" | "b3" => Indexing::No,
+            _ => Indexing::Yes,
+        }
+    }
+}
+
+/// The encoder of one connection's outgoing header blocks (our requests).
+pub struct Encoder {
+    table: VecDeque<(Bytes, Bytes)>,
+    size: usize,
+    max: usize,
+    /// A size change to announce at the start of the next block.
+    announce: Option<usize>,
+}
+
+/// What we let our table grow to, at most (the peer may allow more).
+const ENCODER_TABLE: usize = 4096;
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder {
+            table: VecDeque::new(),
+            size: 0,
+            max: ENCODER_TABLE,
+            announce: None,
+        }
+    }
+}
+
+impl Encoder {
+    /// The peer's SETTINGS_HEADER_TABLE_SIZE changed: our table must fit within it.
+    pub fn peer_limit(&mut self, limit: usize) {
+        let max = limit.min(ENCODER_TABLE);
+        if max != self.max {
+            self.max = max;
+            self.announce = Some(max);
+            self.evict(0);
+        }
+    }
+
+    /// Called at the start of every header block.
+    pub fn begin(&mut self, out: &mut BytesMut) {
+        if let Some(size) = self.announce.take() {
+            put_integer(out, 0x20, 5, size);
+        }
+    }
+
+    pub fn field(&mut self, name: &[u8], value: &[u8], indexing: Indexing, out: &mut BytesMut) {
+        let mut name_index = 0;
+        for (i, (n, v)) in STATIC.iter().enumerate() {
+            if n.as_bytes() == name {
+                if v.as_bytes() == value && indexing != Indexing::Never {
+                    put_integer(out, 0x80, 7, i + 1);
+                    return;
+                }
+                if name_index == 0 {
+                    name_index = i + 1;
+                }
+            }
+        }
+        if indexing == Indexing::Yes {
+            for (i, (n, v)) in self.table.iter().enumerate() {
+                if n.as_ref() == name {
+                    if v.as_ref() == value {
+                        put_integer(out, 0x80, 7, 62 + i);
+                        return;
+                    }
+                    if name_index == 0 {
+                        name_index = 62 + i;
+                    }
+                }
+            }
+        }
+        let (first, n) = match indexing {
+            Indexing::Yes => (0x40, 6),
+            Indexing::No => (0x00, 4),
+            Indexing::Never => (0x10, 4),
+        };
+        put_integer(out, first, n, name_index);
+        if name_index == 0 {
+            put_string(out, name);
+        }
+        put_string(out, value);
+        if indexing == Indexing::Yes {
+            let size = name.len() + value.len() + ENTRY_OVERHEAD;
+            self.evict(size);
+            if size <= self.max {
+                self.size += size;
+                self.table
+                    .push_front((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
+            }
+        }
+    }
+
+    fn evict(&mut self, room: usize) {
+        while self.size + room > self.max {
+            match self.table.pop_back() {
+                Some((n, v)) => self.size -= n.len() + v.len() + ENTRY_OVERHEAD,
+                None => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn decode_all(d: &mut Decoder, block: &[u8]) -> Result<Vec<(String, String)>, HpackError> {
+        let mut fields = Vec::new();
+        d.decode(block, |f| {
+            let name = match f.name {
+                FieldName::Status => ":status".to_owned(),
+                FieldName::OtherPseudo(n) => String::from_utf8_lossy(&n).into_owned(),
+                FieldName::Header(n) => n.as_str().to_owned(),
+            };
+            fields.push((name, f.value.to_str().unwrap_or("?").to_owned()));
+        })?;
+        Ok(fields)
+    }
+
+    #[test]
+    fn rfc_response_examples_with_huffman_and_eviction() {
+        // RFC 7541 C.6: three responses, a 256-byte table, Huffman strings.
+        let mut d = Decoder::new(256);
+        let first = hex("488264025885aec3771a4b6196d07abe941054d444a8200595040b8166e082a62d1bff6e919d29ad171863c78f0b97c8e9ae82ae43d3");
+        let fields = decode_all(&mut d, &first).unwrap();
+        assert_eq!(fields[0], (":status".into(), "302".into()));
+        assert_eq!(
+            fields[3],
+            ("location".into(), "https://www.example.com".into())
+        );
+        let second = hex("4883640effc1c0bf");
+        let fields = decode_all(&mut d, &second).unwrap();
+        assert_eq!(fields[0], (":status".into(), "307".into()));
+        assert_eq!(fields[1].0, "cache-control");
+        let third = hex("88c16196d07abe941054d444a8200595040b8166e084a62d1bffc05a839bd9ab77ad94e7821dd7f2e6c7b335dfdfcd5b3960d5af27087f3672c1ab270fb5291f9587316065c003ed4ee5b1063d5007");
+        let fields = decode_all(&mut d, &third).unwrap();
+        assert_eq!(fields[0], (":status".into(), "200".into()));
+        assert_eq!(fields[4], ("content-encoding".into(), "gzip".into()));
+        assert_eq!(
+            fields[5],
+            (
+                "set-cookie".into(),
+                "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1".into()
+            )
+        );
+        assert!(d.size <= 256);
+    }
+
+    #[test]
+    fn our_encoder_is_understood_and_indexes_repeats() {
+        let mut e = Encoder::default();
+        let mut d = Decoder::new(4096);
+        let fields = [
+            ("content-type", "application/grpc", Indexing::Yes),
+            ("te", "trailers", Indexing::Yes),
+            ("traceparent", "00-abc-01", Indexing::No),
+            ("authorization", "secret", Indexing::Never),
+        ];
+        let mut sizes = Vec::new();
+        for _ in 0..2 {
+            let mut out = BytesMut::new();
+            e.begin(&mut out);
+            for (n, v, i) in fields {
+                e.field(n.as_bytes(), v.as_bytes(), i, &mut out);
+            }
+            sizes.push(out.len());
+            let got = decode_all(&mut d, &out).unwrap();
+            let want: Vec<_> = fields
+                .iter()
+                .map(|(n, v, _)| (n.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(got, want);
+        }
+        assert!(sizes[1] < sizes[0] - 20, "repeats are indexed: {sizes:?}");
+        // A smaller peer limit is announced and both tables stay in step.
+        e.peer_limit(0);
+        let mut out = BytesMut::new();
+        e.begin(&mut out);
+        e.field(b"te", b"trailers", Indexing::Yes, &mut out);
+        assert_eq!(
+            decode_all(&mut d, &out).unwrap(),
+            vec![("te".into(), "trailers".into())]
+        );
+        assert_eq!(d.size, 0);
+    }
+
+    #[test]
+    fn malformed_blocks_are_refused() {
+        let mut d = Decoder::new(4096);
+        for bad in [
+            &[0x80][..],                               // index 0
+            &[0xbf, 0x20][..],                         // index 95: past the empty dynamic table
+            &[0x40, 0x05, b'a'][..],                   // truncated name
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..], // endless integer
+            &[0x82, 0x3f, 0xe1, 0x1f][..],             // size update after a field
+            &[0x3f, 0xe2, 0x1f][..],                   // size update above our limit
+            &[0x00, 0x01, b'A', 0x01, b'x'][..],       // uppercase name
+            &[0x00, 0x01, b'a', 0x01, b'\n'][..],      // invalid value
+        ] {
+            assert!(decode_all(&mut d, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+}

@@ -1,0 +1,253 @@
+//! Our own HTTP/2 client for Triple and gRPC providers (RFC 9113, cleartext with prior
+//! knowledge, as gRPC uses it).
+//!
+//! hyper's client spent most of the gateway's user time on a gRPC call: a connection task and
+//! a pool in front of every request, stream bookkeeping behind reference-counted handles, and
+//! header maps rebuilt frame by frame. This one is built for the gateway's case: each event
+//! loop owns its connections, a call writes its HEADERS (and a whole small message) straight
+//! into the connection's write buffer, and one writer task sends everything queued in a turn of
+//! the event loop with one system call.
+//!
+//! * [`Client`]: connections by provider address, opened on first use and replaced when they
+//!   fail or the provider sends GOAWAY; [`Client::request`] streams both ways, so it proxies
+//!   every kind of gRPC call.
+//! * `conn`: one connection's shared state (streams, windows, settings, write buffer).
+//! * `driver`: the reader task (frames to calls) and the writer task.
+//! * `stream`: opening a stream, pumping a request body under flow control, and
+//!   [`RecvBody`], the answer's body (messages, then trailers).
+//! * `hpack`, `huffman`, `frame`: the wire formats.
+//!
+//! What it does not do: TLS, server push (disabled in our SETTINGS), priorities (ignored), and
+//! upgrades from HTTP/1.1.
+
+mod conn;
+mod driver;
+mod frame;
+mod hpack;
+mod huffman;
+mod huffman_table;
+mod stream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Request, Response};
+use tokio::net::TcpStream;
+
+use crate::triple::Body;
+use conn::{Shared, CONN_WINDOW, MAX_HEADER_LIST, STREAM_WINDOW};
+pub use stream::RecvBody;
+
+/// How a request failed.
+#[derive(Debug, Clone)]
+pub struct ClientError {
+    kind: ErrorKind,
+    message: Arc<str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorKind {
+    /// The provider could not be reached.
+    Connect,
+    /// The provider did not take the call (refused, or GOAWAY before it): safe to retry.
+    NotProcessed,
+    /// The connection failed after the call was sent: it may have run.
+    Lost,
+    /// The provider reset the stream.
+    Reset,
+    /// The provider broke the protocol.
+    Protocol,
+}
+
+impl ClientError {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ClientError {
+            kind,
+            message: Arc::from(message.into()),
+        }
+    }
+    fn connect(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Connect, message)
+    }
+    fn not_processed(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotProcessed, message)
+    }
+    fn lost(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Lost, message)
+    }
+    fn protocol(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Protocol, message)
+    }
+    fn reset(code: u32) -> Self {
+        let name = match code {
+            0 => "NO_ERROR",
+            1 => "PROTOCOL_ERROR",
+            2 => "INTERNAL_ERROR",
+            3 => "FLOW_CONTROL_ERROR",
+            5 => "STREAM_CLOSED",
+            6 => "FRAME_SIZE_ERROR",
+            8 => "CANCEL",
+            9 => "COMPRESSION_ERROR",
+            11 => "ENHANCE_YOUR_CALM",
+            _ => "an error",
+        };
+        Self::new(
+            ErrorKind::Reset,
+            format!("the provider reset the stream ({name}, code {code})"),
+        )
+    }
+
+    /// Nothing reached the provider, or it says it did not take the call: another endpoint
+    /// (or a new connection) may be tried.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.kind, ErrorKind::Connect | ErrorKind::NotProcessed)
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// An HTTP/2 client: one connection per provider address. Cheap to clone (clones share the
+/// connections). Give each event loop its own, so a connection is only driven by one thread.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conns: Mutex<HashMap<SocketAddr, Arc<Shared>>>,
+    /// One connect at a time per address: calls arriving meanwhile wait for it.
+    connecting: Mutex<HashMap<SocketAddr, Arc<tokio::sync::Mutex<()>>>>,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("h2::Client").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Connections close once their last stream ends.
+        let conns = self.conns.get_mut().map(std::mem::take).unwrap_or_default();
+        for conn in conns.into_values() {
+            conn.lock().client_gone = true;
+            conn.wake_writer.notify_one();
+        }
+    }
+}
+
+impl Client {
+    pub fn new(connect_timeout: Duration) -> Self {
+        Client {
+            inner: Arc::new(Inner {
+                conns: Mutex::new(HashMap::new()),
+                connecting: Mutex::new(HashMap::new()),
+                connect_timeout,
+            }),
+        }
+    }
+
+    /// Sends `request` to the provider at `addr`: the answer's head once it arrives, with its
+    /// body streaming behind. The request's URI supplies `:path` and `:authority`; the body
+    /// streams under the provider's flow control while the answer comes back.
+    pub async fn request(
+        &self,
+        addr: SocketAddr,
+        request: Request<Body>,
+    ) -> Result<Response<RecvBody>, ClientError> {
+        let (parts, body) = request.into_parts();
+        let mut outgoing = stream::Outgoing::new(parts, body).await?;
+        // A connection found closed before the call went out is replaced, once.
+        for attempt in 0..2 {
+            let conn = self.connection(addr).await?;
+            match stream::open(&conn, &mut outgoing).await {
+                Err(e) if e.kind == ErrorKind::NotProcessed && attempt == 0 && !outgoing.sent() => {
+                    continue;
+                }
+                result => return result,
+            }
+        }
+        Err(ClientError::not_processed(format!(
+            "provider {addr}: no connection would take the call"
+        )))
+    }
+
+    /// The open connection to `addr`, made if there is none.
+    async fn connection(&self, addr: SocketAddr) -> Result<Arc<Shared>, ClientError> {
+        if let Some(conn) = self.usable(addr) {
+            return Ok(conn);
+        }
+        let gate = {
+            let mut connecting = self
+                .inner
+                .connecting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            Arc::clone(connecting.entry(addr).or_default())
+        };
+        let _turn = gate.lock().await;
+        if let Some(conn) = self.usable(addr) {
+            return Ok(conn);
+        }
+        let conn = connect(addr, self.inner.connect_timeout).await?;
+        let previous = self
+            .inner
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(addr, Arc::clone(&conn));
+        if let Some(old) = previous {
+            // Going away or failed: it closes once its last stream ends.
+            old.lock().client_gone = true;
+            old.wake_writer.notify_one();
+        }
+        Ok(conn)
+    }
+
+    fn usable(&self, addr: SocketAddr) -> Option<Arc<Shared>> {
+        let conns = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.get(&addr).filter(|c| c.is_open()).cloned()
+    }
+}
+
+/// Opens a connection: the preface, our SETTINGS and a larger connection window go out
+/// before any call; the provider's SETTINGS are applied whenever they arrive.
+async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Arc<Shared>, ClientError> {
+    let socket = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            ClientError::connect(format!("provider {addr}: no connection within {timeout:?}"))
+        })?
+        .map_err(|e| ClientError::connect(format!("provider {addr}: {e}")))?;
+    // Small messages go out at once.
+    let _ = socket.set_nodelay(true);
+    let shared = Shared::new();
+    {
+        let mut st = shared.lock();
+        let out = &mut st.out;
+        out.extend_from_slice(frame::PREFACE);
+        frame::put_settings(
+            out,
+            &[
+                (frame::SETTINGS_ENABLE_PUSH, 0),
+                (frame::SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW),
+                (frame::SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST),
+            ],
+        );
+        frame::put_window_update(out, 0, CONN_WINDOW - frame::DEFAULT_WINDOW);
+        st.recv_window = i64::from(CONN_WINDOW);
+    }
+    let (read, write) = socket.into_split();
+    tokio::spawn(driver::write_loop(Arc::clone(&shared), write));
+    tokio::spawn(driver::read_loop(Arc::clone(&shared), read));
+    Ok(shared)
+}
