@@ -36,6 +36,7 @@ pub mod demo;
 pub mod errors;
 pub mod grpc_proxy;
 pub mod http1;
+pub mod http2;
 pub mod http_client;
 pub mod http_proxy;
 pub mod metadata;

@@ -1,23 +1,18 @@
-//! HTTP serving: HTTP/1.1 (our own, [`crate::http1`]) and HTTP/2 (hyper) on one port — a
+//! HTTP serving: HTTP/1.1 ([`crate::http1`]) and HTTP/2 ([`crate::http2`]), both our own, on one port — a
 //! connection that opens with the HTTP/2 preface is HTTP/2, with or without TLS — keep-alive,
 //! header size limits, and graceful shutdown that lets requests in flight finish.
 
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -170,87 +165,7 @@ where
         Ended::Closed => return,
         Ended::Http2(read) => read,
     };
-    let (handler, remote) = (cx.handler, cx.remote);
-    let service = service_fn(move |req: Request<Incoming>| {
-        let mut req = req.map(RequestBody::from);
-        req.extensions_mut()
-            .insert(crate::telemetry::RemoteAddr(remote));
-        let answer = handler(req);
-        async move { Ok::<_, std::convert::Infallible>(answer.await) }
-    });
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        // A client gone without a word (a dropped NAT entry) is found by pings, not kept.
-        .keep_alive_interval(Some(Duration::from_secs(60)))
-        .keep_alive_timeout(Duration::from_secs(20))
-        .max_header_list_size(u32::try_from(cx.max_head).unwrap_or(u32::MAX));
-    let served = builder.serve_connection(TokioIo::new(Rewind { read, io }), service);
-    tokio::pin!(served);
-    // A receiver stays until the connection ends: the drain waits for HTTP/2 streams too.
-    let _draining = stop.clone();
-    let stopped = async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
-    tokio::select! {
-        _ = served.as_mut() => {}
-        () = stopped => {
-            served.as_mut().graceful_shutdown();
-            let _ = served.await;
-        }
-    }
-}
-
-/// A connection whose first bytes were already read: they are read again first.
-struct Rewind<IO> {
-    read: Bytes,
-    io: IO,
-}
-
-impl<IO: AsyncRead + Unpin> AsyncRead for Rewind<IO> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.read.is_empty() {
-            let n = self.read.len().min(buf.remaining());
-            buf.put_slice(&self.read[..n]);
-            self.read.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Rewind<IO> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
+    crate::http2::serve(io, read, cx.handler, cx.remote, cx.max_head, stop).await;
 }
 
 #[cfg(test)]

@@ -2,14 +2,15 @@
 //! small POST) is a slice of the read buffer, with no channel and no task. A larger one is read
 //! by the connection only once the handler asks for it — that first ask is also when
 //! `100 Continue` goes out — and arrives through a small channel, so a slow handler holds
-//! back the client instead of buffering. An HTTP/2 stream's body is hyper's, passed through.
+//! back the client instead of buffering. An HTTP/2 stream's body comes from
+//! [`crate::http2`].
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{mpsc, Notify};
 
 use crate::server::BoxError;
@@ -32,7 +33,7 @@ pub struct RequestBody {
 enum Inner {
     Whole(Option<Bytes>),
     Streamed(Box<Streamed>),
-    H2(Incoming),
+    H2(crate::http2::RecvBody),
     Done,
 }
 
@@ -75,8 +76,8 @@ impl RequestBody {
     }
 }
 
-impl From<Incoming> for RequestBody {
-    fn from(body: Incoming) -> RequestBody {
+impl From<crate::http2::RecvBody> for RequestBody {
+    fn from(body: crate::http2::RecvBody) -> RequestBody {
         RequestBody {
             inner: Inner::H2(body),
         }
@@ -97,7 +98,7 @@ impl Body for RequestBody {
                 self.inner = Inner::Done;
                 return Poll::Ready(bytes.map(|b| Ok(Frame::data(b))));
             }
-            Inner::H2(body) => return Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Inner::H2(body) => return Pin::new(body).poll_frame(cx),
             Inner::Done => return Poll::Ready(None),
             Inner::Streamed(streamed) => streamed,
         };

@@ -104,7 +104,7 @@ pub fn write_head(
 }
 
 /// The current time as an IMF-fixdate, formatted at most once a second on each thread.
-fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+pub(crate) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
     thread_local! {
         static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }

@@ -3,7 +3,7 @@
 //! reader and the writer all work on it under one mutex; it is only ever contended when a
 //! client is shared across threads, since each event loop has its own connections.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
@@ -70,7 +70,7 @@ pub(super) struct State {
     pub out: BytesMut,
     /// A header block being built (reused).
     pub block: BytesMut,
-    pub streams: HashMap<u32, Stream>,
+    pub streams: frame::StreamMap<Stream>,
     pub next_id: u32,
     /// How much more we may send on the connection.
     pub send_window: i64,
@@ -100,7 +100,7 @@ impl Shared {
             state: Mutex::new(State {
                 out: BytesMut::with_capacity(4096),
                 block: BytesMut::new(),
-                streams: HashMap::new(),
+                streams: frame::StreamMap::default(),
                 next_id: 1,
                 send_window: i64::from(frame::DEFAULT_WINDOW),
                 recv_window: i64::from(frame::DEFAULT_WINDOW),

@@ -316,17 +316,21 @@ impl Reader<'_> {
                 ));
             }
         }
-        let block = Block {
+        // A whole block (the usual case) is decoded where it lies; only one spread over
+        // CONTINUATION frames is gathered first.
+        if head.has(frame::END_HEADERS) {
+            return self.block_done(
+                head.stream,
+                head.has(frame::END_STREAM),
+                &payload[start..end],
+            );
+        }
+        self.block = Some(Block {
             stream: head.stream,
             end_stream: head.has(frame::END_STREAM),
             bytes: BytesMut::from(&payload[start..end]),
-        };
-        if head.has(frame::END_HEADERS) {
-            self.block_done(block)
-        } else {
-            self.block = Some(block);
-            Ok(false)
-        }
+        });
+        Ok(false)
     }
 
     fn continuation(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
@@ -344,7 +348,7 @@ impl Reader<'_> {
         }
         block.bytes.extend_from_slice(payload);
         if head.has(frame::END_HEADERS) {
-            self.block_done(block)
+            self.block_done(block.stream, block.end_stream, &block.bytes)
         } else {
             self.block = Some(block);
             Ok(false)
@@ -353,13 +357,12 @@ impl Reader<'_> {
 
     /// A whole header block: decoded whatever becomes of it (the table must stay in step),
     /// then a response head, trailers, or an error on its stream.
-    fn block_done(&mut self, block: Block) -> Result<bool, ConnError> {
+    fn block_done(&mut self, id: u32, end_stream: bool, block: &[u8]) -> Result<bool, ConnError> {
         self.fields.clear();
         let fields = &mut self.fields;
         self.decoder
-            .decode(&block.bytes, |f| fields.push(f))
+            .decode(block, |f| fields.push(f))
             .map_err(|e| conn_error(frame::COMPRESSION_ERROR, &e.to_string()))?;
-        let id = block.stream;
         let mut st = self.shared.lock();
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(false); // a stream we reset or gave up
@@ -370,9 +373,9 @@ impl Reader<'_> {
             return Ok(true);
         }
         let parsed = if s.head_seen {
-            trailers(&self.fields, block.end_stream).map(Parsed::Trailers)
+            trailers(&self.fields, end_stream).map(Parsed::Trailers)
         } else {
-            response_head(&self.fields, block.end_stream)
+            response_head(&self.fields, end_stream)
         };
         match parsed {
             Err(message) => {
@@ -389,7 +392,7 @@ impl Reader<'_> {
             }
             Ok(Parsed::Trailers(t)) => s.trailers = Some(t),
         }
-        if block.end_stream {
+        if end_stream {
             s.remote_done = true;
         }
         self.wake.extend(s.recv_waker.take());

@@ -24,6 +24,7 @@ pub const PRIORITY: u8 = 0x20;
 
 pub const NO_ERROR: u32 = 0;
 pub const PROTOCOL_ERROR: u32 = 1;
+pub const INTERNAL_ERROR: u32 = 2;
 pub const FLOW_CONTROL_ERROR: u32 = 3;
 pub const STREAM_CLOSED: u32 = 5;
 pub const FRAME_SIZE_ERROR: u32 = 6;
@@ -43,6 +44,28 @@ pub const DEFAULT_WINDOW: u32 = 65_535;
 pub const DEFAULT_MAX_FRAME: u32 = 16_384;
 /// Windows may not grow past 2^31 - 1.
 pub const MAX_WINDOW: i64 = (1 << 31) - 1;
+
+/// Streams by id. Ids are distinct small integers: one multiply spreads them over the table,
+/// where SipHash would cost more than the rest of the lookup.
+pub type StreamMap<V> =
+    std::collections::HashMap<u32, V, std::hash::BuildHasherDefault<StreamIdHasher>>;
+
+#[derive(Debug, Default)]
+pub struct StreamIdHasher(u64);
+
+impl std::hash::Hasher for StreamIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// A frame's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +129,26 @@ pub fn put_goaway(out: &mut BytesMut, last_stream: u32, code: u32) {
     put_head(out, 8, GOAWAY, 0, 0);
     out.put_u32(last_stream);
     out.put_u32(code);
+}
+
+/// A header block as HEADERS and, past the peer's frame size, CONTINUATION frames.
+pub fn put_block(out: &mut BytesMut, max_frame: usize, id: u32, block: &[u8], end_stream: bool) {
+    let mut chunks = block.chunks(max_frame.max(1)).peekable();
+    let mut kind = HEADERS;
+    let mut flags = if end_stream { END_STREAM } else { 0 };
+    loop {
+        let chunk = chunks.next().unwrap_or_default();
+        let last = chunks.peek().is_none();
+        if last {
+            flags |= END_HEADERS;
+        }
+        put_head(out, chunk.len(), kind, flags, id);
+        out.put_slice(chunk);
+        if last {
+            break;
+        }
+        (kind, flags) = (CONTINUATION, 0);
+    }
 }
 
 /// Strips a padded frame's padding: the payload without it, or `None` when the padding is

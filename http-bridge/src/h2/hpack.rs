@@ -146,6 +146,7 @@ fn static_fields() -> &'static [Field] {
 }
 
 /// The decoder of one connection's incoming header blocks.
+#[derive(Debug)]
 pub struct Decoder {
     table: VecDeque<Field>,
     size: usize,
@@ -345,6 +346,7 @@ impl Indexing {
 }
 
 /// The encoder of one connection's outgoing header blocks (our requests).
+#[derive(Debug)]
 pub struct Encoder {
     table: VecDeque<(Bytes, Bytes)>,
     size: usize,

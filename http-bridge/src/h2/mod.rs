@@ -15,15 +15,16 @@
 //! * `driver`: the reader task (frames to calls) and the writer task.
 //! * `stream`: opening a stream, pumping a request body under flow control, and
 //!   [`RecvBody`], the answer's body (messages, then trailers).
-//! * `hpack`, `huffman`, `frame`: the wire formats.
+//! * [`hpack`], `huffman`, [`frame`]: the wire formats, shared with the gateway's HTTP/2
+//!   server.
 //!
 //! What it does not do: TLS, server push (disabled in our SETTINGS), priorities (ignored), and
 //! upgrades from HTTP/1.1.
 
 mod conn;
 mod driver;
-mod frame;
-mod hpack;
+pub mod frame;
+pub mod hpack;
 mod huffman;
 mod huffman_table;
 mod stream;

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use http::request::Parts;
 use http::{HeaderMap, Response, Version};
 use http_body_util::BodyExt;
@@ -188,7 +188,7 @@ fn start(st: &mut State, id: u32, outgoing: &mut Outgoing) -> Option<Option<Fram
         First::Whole(data) => (false, None, Some(Some(Frame::data(data)))),
         First::Streaming(frame) => (false, None, Some(frame)),
     };
-    put_block(&mut st.out, st.peer_max_frame, id, &block, end_on_headers);
+    frame::put_block(&mut st.out, st.peer_max_frame, id, &block, end_on_headers);
     st.block = block;
     let mut stream = Stream {
         send_window: st.peer_initial_window,
@@ -207,26 +207,6 @@ fn start(st: &mut State, id: u32, outgoing: &mut Outgoing) -> Option<Option<Fram
     st.streams.insert(id, stream);
     st.active += 1;
     pump
-}
-
-/// A header block as HEADERS and, past the provider's frame size, CONTINUATION frames.
-fn put_block(out: &mut BytesMut, max_frame: usize, id: u32, block: &[u8], end_stream: bool) {
-    let mut chunks = block.chunks(max_frame.max(1)).peekable();
-    let mut kind = frame::HEADERS;
-    let mut flags = if end_stream { frame::END_STREAM } else { 0 };
-    loop {
-        let chunk = chunks.next().unwrap_or_default();
-        let last = chunks.peek().is_none();
-        if last {
-            flags |= frame::END_HEADERS;
-        }
-        frame::put_head(out, chunk.len(), kind, flags, id);
-        out.put_slice(chunk);
-        if last {
-            break;
-        }
-        (kind, flags) = (frame::CONTINUATION, 0);
-    }
 }
 
 /// Sends a streaming request body: each frame as the windows allow, then END_STREAM (on the
@@ -347,7 +327,7 @@ fn send_trailers(conn: &Shared, id: u32, trailers: &HeaderMap) {
                 &mut block,
             );
         }
-        put_block(&mut st.out, st.peer_max_frame, id, &block, true);
+        frame::put_block(&mut st.out, st.peer_max_frame, id, &block, true);
         st.block = block;
         if let Some(s) = st.streams.get_mut(&id) {
             s.local_done = true;

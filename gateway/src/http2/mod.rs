@@ -1,0 +1,195 @@
+//! Our own HTTP/2 server (RFC 9113), for clients that open with the HTTP/2 preface, with or
+//! without TLS: gRPC and Triple callers above all, and any HTTP/2 client of the JSON routes.
+//!
+//! hyper's HTTP/2 server spent about as much of the gateway's time on a proxied gRPC call as
+//! everything else in user space. Here each connection is one reader (this task) and one
+//! writer task; each stream is answered on its own task, which writes its HEADERS — and a
+//! whole small body — straight into the connection's write buffer, and the writer sends all
+//! that a turn of the event loop queued with one system call. The wire formats (frames,
+//! HPACK) are shared with our HTTP/2 client, [`http_bridge::h2`].
+//!
+//! Behaviour, besides the RFC:
+//! - Settings: up to 256 concurrent streams, 1 MiB window per stream and 8 MiB per
+//!   connection, header lists up to the listener's `max_header_bytes` (a larger request head
+//!   is answered 431).
+//! - A malformed request resets its stream (PROTOCOL_ERROR); a broken connection (bad frames,
+//!   bad HPACK, flow-control violations) is closed with GOAWAY and the error code.
+//! - A stream the client resets drops its handler, which cancels the upstream call.
+//! - A connection idle for 60 s is pinged and closed if the ping goes unanswered for 20 s.
+//! - When the gateway stops: GOAWAY, then the connection closes once its last stream is
+//!   answered (the drain timeout bounds the wait).
+
+mod body;
+mod reader;
+mod respond;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_bridge::h2::frame;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::sync::watch;
+
+pub use body::RecvBody;
+use reader::Reader;
+use state::{Shared, CONN_WINDOW, MAX_STREAMS, STREAM_WINDOW};
+
+use crate::server::Handler;
+
+/// Keep-alive: checked every tick; pinged after this many quiet ticks, closed when a ping
+/// goes unanswered for two.
+const TICK: Duration = Duration::from_secs(10);
+const IDLE_TICKS: u32 = 6;
+
+/// Serves one HTTP/2 connection; `read` holds the bytes already read (the preface onwards).
+pub async fn serve<IO>(
+    io: IO,
+    read: Bytes,
+    handler: Handler,
+    remote: SocketAddr,
+    max_head: usize,
+    mut stop: watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rd, wr) = tokio::io::split(io);
+    let mut buf = BytesMut::with_capacity(16 << 10);
+    buf.extend_from_slice(&read);
+    // The preface (RFC 9113 §3.4): the connection was recognised by its first line.
+    while buf.len() < frame::PREFACE.len() {
+        match rd.read_buf(&mut buf).await {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+    }
+    if !buf.starts_with(frame::PREFACE) {
+        return;
+    }
+    let _ = buf.split_to(frame::PREFACE.len());
+    let shared = Arc::new(Shared::new());
+    {
+        let mut st = shared.lock();
+        let out = &mut st.out;
+        frame::put_settings(
+            out,
+            &[
+                (frame::SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS),
+                (frame::SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW),
+                (
+                    frame::SETTINGS_MAX_HEADER_LIST_SIZE,
+                    u32::try_from(max_head).unwrap_or(u32::MAX),
+                ),
+            ],
+        );
+        frame::put_window_update(out, 0, CONN_WINDOW - frame::DEFAULT_WINDOW);
+        st.recv_window = i64::from(CONN_WINDOW);
+    }
+    let writer = tokio::spawn(write_loop(Arc::clone(&shared), wr));
+    let mut reader = Reader::new(Arc::clone(&shared), handler, remote, max_head);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    let (mut reads, mut seen, mut quiet) = (0u64, 0u64, 0u32);
+    loop {
+        let result = reader.frames(&mut buf);
+        reader.wake.drain(..).for_each(std::task::Waker::wake);
+        if let Err((code, message)) = result {
+            tracing::debug!(%remote, code, %message, "HTTP/2 connection error");
+            let mut st = shared.lock();
+            let last = st.last_id;
+            frame::put_goaway(&mut st.out, last, code);
+            break;
+        }
+        {
+            let st = shared.lock();
+            if st.draining && st.streams.is_empty() {
+                break;
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 << 10);
+        }
+        tokio::select! {
+            read = rd.read_buf(&mut buf) => match read {
+                Ok(n) if n > 0 => reads += 1,
+                _ => break,
+            },
+            _ = shared.wake_reader.notified() => {
+                if shared.lock().closed {
+                    break; // the writer failed
+                }
+            }
+            _ = ticker.tick() => {
+                if reads != seen {
+                    (seen, quiet) = (reads, 0);
+                    shared.lock().ping_outstanding = false;
+                    continue;
+                }
+                quiet += 1;
+                let mut st = shared.lock();
+                if st.ping_outstanding && quiet >= IDLE_TICKS + 2 {
+                    break; // the client is gone without a word
+                }
+                if quiet == IDLE_TICKS {
+                    frame::put_ping(&mut st.out, false, *b"gateway!");
+                    st.ping_outstanding = true;
+                    drop(st);
+                    shared.wake_writer.notify_one();
+                }
+            }
+            _ = stop.wait_for(|s| *s), if !shared.lock().draining => {
+                let mut st = shared.lock();
+                st.draining = true;
+                let last = st.last_id;
+                frame::put_goaway(&mut st.out, last, frame::NO_ERROR);
+                drop(st);
+                shared.wake_writer.notify_one();
+            }
+        }
+    }
+    // Over: streams still running have nowhere to answer.
+    let mut wake = Vec::new();
+    {
+        let mut st = shared.lock();
+        st.closed = true;
+        for (_, mut s) in st.streams.drain() {
+            if let Some(task) = s.task.take() {
+                task.abort();
+            }
+            wake.extend(s.recv_waker.take());
+            wake.extend(s.send_waker.take());
+        }
+    }
+    wake.into_iter().for_each(std::task::Waker::wake);
+    shared.wake_writer.notify_one();
+    let _ = writer.await;
+}
+
+/// Writes whatever is queued, one write per wake-up, until the connection closes.
+async fn write_loop<IO: AsyncWrite>(shared: Arc<Shared>, mut socket: WriteHalf<IO>) {
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        let closed = {
+            let mut st = shared.lock();
+            std::mem::swap(&mut st.out, &mut buf);
+            st.closed
+        };
+        if !buf.is_empty() {
+            if socket.write_all(&buf).await.is_err() {
+                break;
+            }
+            buf.clear();
+            if buf.capacity() > 1 << 20 {
+                buf = BytesMut::with_capacity(4096);
+            }
+        } else if closed {
+            break;
+        } else {
+            shared.wake_writer.notified().await;
+        }
+    }
+    let _ = socket.shutdown().await;
+    shared.lock().closed = true;
+    shared.wake_reader.notify_one();
+}

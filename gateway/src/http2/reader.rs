@@ -1,0 +1,602 @@
+//! The client's frames: new streams become requests (each answered on its own task), DATA
+//! and trailers feed request bodies, and the control frames do what RFC 9113 says. A
+//! malformed request resets its stream; a broken connection gets GOAWAY with the error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::Waker;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http_bridge::h2::frame::{self, Head};
+use http_bridge::h2::hpack::{Decoder, Field, FieldName};
+
+use super::body::RecvBody;
+use super::respond::respond;
+use super::state::{Shared, Stream, MAX_STREAMS, STREAM_WINDOW};
+use crate::http1::body::RequestBody;
+use crate::server::Handler;
+
+/// The largest frame we accept (our SETTINGS_MAX_FRAME_SIZE: the default).
+const MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME as usize;
+/// DATA smaller than this is copied out of the read buffer, so the buffer is reused in place.
+const COPY_BELOW: usize = 4096;
+
+/// A connection error: the GOAWAY code and why.
+pub(super) type ConnError = (u32, String);
+
+fn conn_error(code: u32, message: &str) -> ConnError {
+    (code, message.to_owned())
+}
+
+struct Block {
+    stream: u32,
+    end_stream: bool,
+    bytes: BytesMut,
+}
+
+pub(super) struct Reader {
+    pub shared: Arc<Shared>,
+    pub handler: Handler,
+    pub remote: SocketAddr,
+    pub max_head: usize,
+    decoder: Decoder,
+    block: Option<Block>,
+    fields: Vec<Field>,
+    pub wake: Vec<Waker>,
+}
+
+impl Reader {
+    pub fn new(
+        shared: Arc<Shared>,
+        handler: Handler,
+        remote: SocketAddr,
+        max_head: usize,
+    ) -> Reader {
+        Reader {
+            shared,
+            handler,
+            remote,
+            max_head,
+            decoder: Decoder::new(4096),
+            block: None,
+            fields: Vec::new(),
+            wake: Vec::new(),
+        }
+    }
+
+    /// Handles every complete frame in `buf`.
+    pub fn frames(&mut self, buf: &mut BytesMut) -> Result<(), ConnError> {
+        let mut queued = false;
+        while buf.len() >= frame::HEAD_LEN {
+            let head = Head::parse(&buf[..frame::HEAD_LEN]);
+            if head.len > MAX_FRAME {
+                return Err(conn_error(
+                    frame::FRAME_SIZE_ERROR,
+                    "a frame larger than we allow",
+                ));
+            }
+            if buf.len() < frame::HEAD_LEN + head.len {
+                break;
+            }
+            if head.kind == frame::DATA && head.len >= COPY_BELOW {
+                buf.advance(frame::HEAD_LEN);
+                let payload = buf.split_to(head.len).freeze();
+                queued |= self.data(head, &payload, Some(&payload))?;
+            } else {
+                let payload = &buf[frame::HEAD_LEN..frame::HEAD_LEN + head.len];
+                queued |= self.frame(head, payload)?;
+                buf.advance(frame::HEAD_LEN + head.len);
+            }
+        }
+        if queued {
+            self.shared.wake_writer.notify_one();
+        }
+        Ok(())
+    }
+
+    fn frame(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
+        if let Some(block) = &self.block {
+            if head.kind != frame::CONTINUATION || head.stream != block.stream {
+                return Err(conn_error(
+                    frame::PROTOCOL_ERROR,
+                    "a header block was interrupted",
+                ));
+            }
+        }
+        match head.kind {
+            frame::DATA => self.data(head, payload, None),
+            frame::HEADERS => self.headers(head, payload),
+            frame::CONTINUATION => self.continuation(head, payload),
+            frame::RST_STREAM => self.rst_stream(head, payload),
+            frame::SETTINGS => self.settings(head, payload),
+            frame::PING => self.ping(head, payload),
+            frame::GOAWAY => {
+                // The client opens no more streams: close once the last one is answered.
+                let mut st = self.shared.lock();
+                st.draining = true;
+                if st.streams.is_empty() {
+                    self.shared.wake_reader.notify_one();
+                }
+                Ok(false)
+            }
+            frame::WINDOW_UPDATE => self.window_update(head, payload),
+            frame::PUSH_PROMISE => Err(conn_error(frame::PROTOCOL_ERROR, "a client may not push")),
+            _ => Ok(false), // PRIORITY and unknown types are ignored
+        }
+    }
+
+    /// Stream frames need a client stream id; one above any opened is an idle stream.
+    fn check_stream(&self, id: u32) -> Result<(), ConnError> {
+        if id == 0 || id % 2 == 0 {
+            return Err(conn_error(
+                frame::PROTOCOL_ERROR,
+                "a frame on stream 0 or a server stream",
+            ));
+        }
+        if id > self.shared.lock().last_id {
+            return Err(conn_error(
+                frame::PROTOCOL_ERROR,
+                "a frame on an idle stream",
+            ));
+        }
+        Ok(())
+    }
+
+    fn data(
+        &mut self,
+        head: Head,
+        payload: &[u8],
+        shared_payload: Option<&Bytes>,
+    ) -> Result<bool, ConnError> {
+        self.check_stream(head.stream)?;
+        let (start, end) = frame::unpad(&head, payload)
+            .ok_or_else(|| conn_error(frame::PROTOCOL_ERROR, "padding longer than its frame"))?;
+        let mut st = self.shared.lock();
+        st.recv_window -= head.len as i64;
+        if st.recv_window < 0 {
+            return Err(conn_error(
+                frame::FLOW_CONTROL_ERROR,
+                "more data than the connection window",
+            ));
+        }
+        let id = head.stream;
+        let Some(s) = st.streams.get_mut(&id) else {
+            // A stream already answered or reset: dropped, its window given back.
+            return Ok(st.release(None, head.len));
+        };
+        let len = end - start;
+        s.recv_window -= head.len as i64;
+        s.received += len as u64;
+        let problem = if s.remote_done {
+            Some((frame::STREAM_CLOSED, "data after the end of the stream"))
+        } else if s.recv_window < 0 {
+            Some((frame::FLOW_CONTROL_ERROR, "data past the stream's window"))
+        } else if s
+            .content_length
+            .is_some_and(|cl| s.received > cl || (head.has(frame::END_STREAM) && s.received != cl))
+        {
+            Some((
+                frame::PROTOCOL_ERROR,
+                "a body that does not match its content-length",
+            ))
+        } else {
+            None
+        };
+        if let Some((code, _)) = problem {
+            if let Some(task) = s.task.take() {
+                task.abort();
+            }
+            let idle = st.finish(id, Some(code), &mut self.wake);
+            st.release(None, head.len);
+            drop(st);
+            if idle {
+                self.shared.wake_reader.notify_one();
+            }
+            return Ok(true);
+        }
+        if len > 0 {
+            s.data.push_back(match shared_payload {
+                Some(p) => p.slice(start..end),
+                None => Bytes::copy_from_slice(&payload[start..end]),
+            });
+        }
+        if head.has(frame::END_STREAM) {
+            s.remote_done = true;
+        }
+        self.wake.extend(s.recv_waker.take());
+        let padding = head.len - len;
+        Ok(padding > 0 && st.release(Some(id), padding))
+    }
+
+    fn headers(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
+        if head.stream == 0 || head.stream % 2 == 0 {
+            return Err(conn_error(
+                frame::PROTOCOL_ERROR,
+                "HEADERS on stream 0 or a server stream",
+            ));
+        }
+        let (mut start, end) = frame::unpad(&head, payload)
+            .ok_or_else(|| conn_error(frame::PROTOCOL_ERROR, "padding longer than its frame"))?;
+        if head.has(frame::PRIORITY) {
+            start += 5;
+            if start > end {
+                return Err(conn_error(
+                    frame::FRAME_SIZE_ERROR,
+                    "HEADERS too short for its priority",
+                ));
+            }
+        }
+        // A whole block (the usual case) is decoded where it lies; only one spread over
+        // CONTINUATION frames is gathered first.
+        if head.has(frame::END_HEADERS) {
+            return self.block_done(
+                head.stream,
+                head.has(frame::END_STREAM),
+                &payload[start..end],
+            );
+        }
+        self.block = Some(Block {
+            stream: head.stream,
+            end_stream: head.has(frame::END_STREAM),
+            bytes: BytesMut::from(&payload[start..end]),
+        });
+        Ok(false)
+    }
+
+    fn continuation(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
+        let Some(mut block) = self.block.take() else {
+            return Err(conn_error(
+                frame::PROTOCOL_ERROR,
+                "CONTINUATION without HEADERS",
+            ));
+        };
+        // Beyond twice the header limit, the block is not worth decoding.
+        if block.bytes.len() + payload.len() > 2 * self.max_head + 1024 {
+            return Err(conn_error(
+                frame::PROTOCOL_ERROR,
+                "a header block far over the limit",
+            ));
+        }
+        block.bytes.extend_from_slice(payload);
+        if head.has(frame::END_HEADERS) {
+            self.block_done(block.stream, block.end_stream, &block.bytes)
+        } else {
+            self.block = Some(block);
+            Ok(false)
+        }
+    }
+
+    fn block_done(&mut self, id: u32, end_stream: bool, block: &[u8]) -> Result<bool, ConnError> {
+        self.fields.clear();
+        let fields = &mut self.fields;
+        self.decoder
+            .decode(block, |f| fields.push(f))
+            .map_err(|e| (frame::COMPRESSION_ERROR, e.to_string()))?;
+        let mut st = self.shared.lock();
+        if let Some(s) = st.streams.get_mut(&id) {
+            // Trailers: they end the stream and carry no pseudo-header.
+            let mut trailers = HeaderMap::new();
+            let ok = end_stream
+                && !s.remote_done
+                && self.fields.iter().all(|f| match &f.name {
+                    FieldName::Header(n) => {
+                        trailers.append(n.clone(), f.value.clone());
+                        true
+                    }
+                    _ => false,
+                });
+            if !ok {
+                if let Some(task) = s.task.take() {
+                    task.abort();
+                }
+                let idle = st.finish(id, Some(frame::PROTOCOL_ERROR), &mut self.wake);
+                drop(st);
+                if idle {
+                    self.shared.wake_reader.notify_one();
+                }
+                return Ok(true);
+            }
+            s.trailers = Some(trailers);
+            s.remote_done = true;
+            self.wake.extend(s.recv_waker.take());
+            return Ok(false);
+        }
+        if id <= st.last_id {
+            // A stream already answered or reset: nothing to do (its fields were decoded, so
+            // the table stays in step).
+            return Ok(false);
+        }
+        st.last_id = id;
+        if st.draining || st.streams.len() >= MAX_STREAMS as usize {
+            frame::put_rst(&mut st.out, id, frame::REFUSED_STREAM);
+            return Ok(true);
+        }
+        let size: usize = self.fields.iter().map(field_size).sum();
+        if size > self.max_head {
+            drop(st);
+            self.refuse(
+                id,
+                end_stream,
+                http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            );
+            return Ok(true);
+        }
+        let (request, content_length) = match request(&self.fields) {
+            Ok(r) => r,
+            Err(_) => {
+                frame::put_rst(&mut st.out, id, frame::PROTOCOL_ERROR);
+                return Ok(true);
+            }
+        };
+        let remote_done = end_stream;
+        if remote_done && content_length.is_some_and(|cl| cl != 0) {
+            frame::put_rst(&mut st.out, id, frame::PROTOCOL_ERROR);
+            return Ok(true);
+        }
+        let send_window = st.peer_initial_window;
+        st.streams.insert(
+            id,
+            Stream {
+                remote_done,
+                recv_window: i64::from(STREAM_WINDOW),
+                content_length,
+                send_window,
+                ..Stream::default()
+            },
+        );
+        drop(st);
+        let body = if remote_done {
+            RequestBody::empty()
+        } else {
+            RequestBody::from(RecvBody::new(Arc::clone(&self.shared), id))
+        };
+        let head_request = request.method() == Method::HEAD;
+        let mut request = request.map(|()| body);
+        request
+            .extensions_mut()
+            .insert(crate::telemetry::RemoteAddr(self.remote));
+        let answer = (self.handler)(request);
+        let task = tokio::spawn(respond(Arc::clone(&self.shared), id, answer, head_request));
+        if let Some(s) = self.shared.lock().streams.get_mut(&id) {
+            s.task = Some(task.abort_handle());
+        }
+        Ok(false)
+    }
+
+    /// Answers a stream at once with `status` and no body.
+    fn refuse(&mut self, id: u32, request_ended: bool, status: http::StatusCode) {
+        let mut st = self.shared.lock();
+        let st = &mut *st;
+        let mut block = std::mem::take(&mut st.block);
+        block.clear();
+        st.encoder.begin(&mut block);
+        st.encoder.field(
+            b":status",
+            status.as_str().as_bytes(),
+            http_bridge::h2::hpack::Indexing::Yes,
+            &mut block,
+        );
+        st.encoder.field(
+            b"content-length",
+            b"0",
+            http_bridge::h2::hpack::Indexing::Yes,
+            &mut block,
+        );
+        frame::put_block(&mut st.out, st.peer_max_frame, id, &block, true);
+        st.block = block;
+        if !request_ended {
+            frame::put_rst(&mut st.out, id, frame::NO_ERROR);
+        }
+    }
+
+    fn rst_stream(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
+        self.check_stream(head.stream)?;
+        if payload.len() != 4 {
+            return Err(conn_error(
+                frame::FRAME_SIZE_ERROR,
+                "a RST_STREAM that is not 4 bytes",
+            ));
+        }
+        let mut st = self.shared.lock();
+        let id = head.stream;
+        let Some(s) = st.streams.get_mut(&id) else {
+            return Ok(false);
+        };
+        // The client gave up: the handler is dropped, which cancels its upstream call too.
+        if let Some(task) = s.task.take() {
+            task.abort();
+        }
+        s.remote_done = true; // nothing of ours to reset back
+        let idle = st.finish(id, None, &mut self.wake);
+        drop(st);
+        if idle {
+            self.shared.wake_reader.notify_one();
+        }
+        Ok(false)
+    }
+
+    fn settings(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
+        if head.stream != 0 {
+            return Err(conn_error(frame::PROTOCOL_ERROR, "SETTINGS on a stream"));
+        }
+        if head.has(frame::ACK) {
+            return match payload.len() {
+                0 => Ok(false),
+                _ => Err(conn_error(
+                    frame::FRAME_SIZE_ERROR,
+                    "a SETTINGS ack with a payload",
+                )),
+            };
+        }
+        if payload.len() % 6 != 0 {
+            return Err(conn_error(
+                frame::FRAME_SIZE_ERROR,
+                "SETTINGS not a multiple of 6 bytes",
+            ));
+        }
+        let mut st = self.shared.lock();
+        st.apply_settings(payload, &mut self.wake)
+            .map_err(|(code, message)| conn_error(code, message))?;
+        Ok(true)
+    }
+
+    fn ping(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
+        if head.stream != 0 {
+            return Err(conn_error(frame::PROTOCOL_ERROR, "PING on a stream"));
+        }
+        let Ok(data) = <[u8; 8]>::try_from(payload) else {
+            return Err(conn_error(
+                frame::FRAME_SIZE_ERROR,
+                "a PING that is not 8 bytes",
+            ));
+        };
+        let mut st = self.shared.lock();
+        if head.has(frame::ACK) {
+            st.ping_outstanding = false;
+            return Ok(false);
+        }
+        frame::put_ping(&mut st.out, true, data);
+        Ok(true)
+    }
+
+    fn window_update(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
+        if payload.len() != 4 {
+            return Err(conn_error(
+                frame::FRAME_SIZE_ERROR,
+                "a WINDOW_UPDATE that is not 4 bytes",
+            ));
+        }
+        let increment = i64::from(
+            u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff,
+        );
+        if head.stream == 0 {
+            let mut st = self.shared.lock();
+            if increment == 0 {
+                return Err(conn_error(frame::PROTOCOL_ERROR, "a zero window increment"));
+            }
+            st.send_window += increment;
+            if st.send_window > frame::MAX_WINDOW {
+                return Err(conn_error(
+                    frame::FLOW_CONTROL_ERROR,
+                    "the connection window above 2^31-1",
+                ));
+            }
+            for s in st.streams.values_mut() {
+                self.wake.extend(s.send_waker.take());
+            }
+            return Ok(false);
+        }
+        self.check_stream(head.stream)?;
+        let mut st = self.shared.lock();
+        let id = head.stream;
+        let Some(s) = st.streams.get_mut(&id) else {
+            return Ok(false);
+        };
+        if increment == 0 || s.send_window + increment > frame::MAX_WINDOW {
+            if let Some(task) = s.task.take() {
+                task.abort();
+            }
+            let code = if increment == 0 {
+                frame::PROTOCOL_ERROR
+            } else {
+                frame::FLOW_CONTROL_ERROR
+            };
+            let idle = st.finish(id, Some(code), &mut self.wake);
+            drop(st);
+            if idle {
+                self.shared.wake_reader.notify_one();
+            }
+            return Ok(true);
+        }
+        s.send_window += increment;
+        self.wake.extend(s.send_waker.take());
+        Ok(false)
+    }
+}
+
+fn field_size(f: &Field) -> usize {
+    let name = match &f.name {
+        FieldName::Status => 7,
+        FieldName::OtherPseudo(n) => n.len(),
+        FieldName::Header(n) => n.as_str().len(),
+    };
+    name + f.value.len() + 32
+}
+
+/// A request head from its fields (RFC 9113 §8.3): the pseudo-headers first, each once;
+/// `:method`, `:scheme` and `:path` present (CONNECT is not served); no connection-specific
+/// field; `te` only as `trailers`. Returns the request and its content-length.
+fn request(fields: &[Field]) -> Result<(Request<()>, Option<u64>), &'static str> {
+    let (mut method, mut scheme, mut authority, mut path) = (None, None, None, None);
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    let mut regular = false;
+    for f in fields {
+        match &f.name {
+            FieldName::OtherPseudo(name) => {
+                if regular {
+                    return Err("a pseudo-header after a regular field");
+                }
+                let slot = match &name[..] {
+                    b":method" => &mut method,
+                    b":scheme" => &mut scheme,
+                    b":authority" => &mut authority,
+                    b":path" => &mut path,
+                    _ => return Err("an unknown pseudo-header"),
+                };
+                if slot.replace(&f.value).is_some() {
+                    return Err("a repeated pseudo-header");
+                }
+            }
+            FieldName::Status => return Err(":status in a request"),
+            FieldName::Header(name) => {
+                regular = true;
+                check_field(name, &f.value)?;
+                headers.append(name.clone(), f.value.clone());
+            }
+        }
+    }
+    let method =
+        Method::from_bytes(method.ok_or("no :method")?.as_bytes()).map_err(|_| "a bad :method")?;
+    if method == Method::CONNECT {
+        return Err("CONNECT is not served");
+    }
+    let scheme = scheme.ok_or("no :scheme")?;
+    let path = path.filter(|p| !p.is_empty()).ok_or("no :path")?;
+    let authority = authority.or_else(|| headers.get(http::header::HOST));
+    let mut uri = Uri::builder();
+    if let Some(authority) = authority.filter(|a| !a.is_empty()) {
+        uri = uri
+            .scheme(scheme.as_bytes())
+            .authority(authority.as_bytes());
+    }
+    let uri = uri
+        .path_and_query(path.as_bytes())
+        .build()
+        .map_err(|_| "a bad :path or :authority")?;
+    let content_length = match headers.get(http::header::CONTENT_LENGTH) {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or("a bad content-length")?,
+        ),
+        None => None,
+    };
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = http::Version::HTTP_2;
+    *request.headers_mut() = headers;
+    Ok((request, content_length))
+}
+
+fn check_field(name: &HeaderName, value: &HeaderValue) -> Result<(), &'static str> {
+    match name.as_str() {
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" => {
+            Err("a connection-specific field")
+        }
+        "te" if value != "trailers" => Err("te other than trailers"),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,195 @@
+//! One HTTP/2 server connection's shared state: the streams, both directions' windows, the
+//! client's settings, the HPACK encoder for answers and the bytes waiting to be written. The
+//! reader, the writer and every stream's answering task share it under one mutex; they all
+//! run on the connection's event loop, so it is never contended.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_bridge::h2::frame::{self, MAX_WINDOW};
+use http_bridge::h2::hpack::Encoder;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+/// The window we give each request body (SETTINGS_INITIAL_WINDOW_SIZE).
+pub(super) const STREAM_WINDOW: u32 = 1 << 20;
+/// The window we give the whole connection.
+pub(super) const CONN_WINDOW: u32 = 8 << 20;
+/// Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+pub(super) const MAX_STREAMS: u32 = 256;
+
+pub(super) struct Shared {
+    state: Mutex<State>,
+    /// Wakes the writer: bytes are queued, or the connection is closing.
+    pub wake_writer: Notify,
+    /// Wakes the reader: the writer stopped, or the last stream of a draining connection
+    /// ended.
+    pub wake_reader: Notify,
+}
+
+#[derive(Default)]
+pub(super) struct Stream {
+    /// The request body as it arrives.
+    pub data: VecDeque<Bytes>,
+    pub trailers: Option<HeaderMap>,
+    /// The client sent END_STREAM.
+    pub remote_done: bool,
+    /// The handler, waiting for the body.
+    pub recv_waker: Option<Waker>,
+    /// How much more the client may send before we give more window.
+    pub recv_window: i64,
+    pub recv_unacked: u32,
+    /// The request's content-length, checked against what arrives.
+    pub content_length: Option<u64>,
+    pub received: u64,
+    /// How much more of the answer we may send.
+    pub send_window: i64,
+    /// The answer's pump, waiting for window.
+    pub send_waker: Option<Waker>,
+    /// The task answering this stream: aborted when the client resets it.
+    pub task: Option<AbortHandle>,
+}
+
+pub(super) struct State {
+    pub out: BytesMut,
+    pub block: BytesMut,
+    pub streams: frame::StreamMap<Stream>,
+    /// The highest stream the client opened.
+    pub last_id: u32,
+    pub send_window: i64,
+    pub recv_window: i64,
+    pub recv_unacked: u32,
+    pub peer_initial_window: i64,
+    pub peer_max_frame: usize,
+    pub encoder: Encoder,
+    /// The connection is over: answers have nowhere to go.
+    pub closed: bool,
+    /// GOAWAY sent (or received): no new streams; close when the last one ends.
+    pub draining: bool,
+    pub ping_outstanding: bool,
+}
+
+impl Shared {
+    pub fn new() -> Shared {
+        Shared {
+            state: Mutex::new(State {
+                out: BytesMut::with_capacity(4096),
+                block: BytesMut::new(),
+                streams: frame::StreamMap::default(),
+                last_id: 0,
+                send_window: i64::from(frame::DEFAULT_WINDOW),
+                recv_window: i64::from(frame::DEFAULT_WINDOW),
+                recv_unacked: 0,
+                peer_initial_window: i64::from(frame::DEFAULT_WINDOW),
+                peer_max_frame: frame::DEFAULT_MAX_FRAME as usize,
+                encoder: Encoder::default(),
+                closed: false,
+                draining: false,
+                ping_outstanding: false,
+            }),
+            wake_writer: Notify::new(),
+            wake_reader: Notify::new(),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is plain data: a panic elsewhere cannot leave it worse than a failure.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    /// Ends a stream whose answer is complete (or abandoned): a client still sending is told
+    /// to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1), and unread body bytes go back to the
+    /// connection's window. Returns whether a draining connection is now idle.
+    pub fn finish(&mut self, id: u32, code: Option<u32>, wake: &mut Vec<Waker>) -> bool {
+        let Some(mut s) = self.streams.remove(&id) else {
+            return false;
+        };
+        match code {
+            Some(code) => frame::put_rst(&mut self.out, id, code),
+            None if !s.remote_done => frame::put_rst(&mut self.out, id, frame::NO_ERROR),
+            None => {}
+        }
+        wake.extend(s.recv_waker.take());
+        wake.extend(s.send_waker.take());
+        let unread: usize = s.data.iter().map(Bytes::len).sum();
+        if unread > 0 {
+            self.release(None, unread);
+        }
+        self.draining && self.streams.is_empty()
+    }
+
+    /// Gives back window for `n` bytes read (or dropped). Returns whether a frame was queued.
+    pub fn release(&mut self, id: Option<u32>, n: usize) -> bool {
+        let n = n as u32;
+        let mut queued = false;
+        if let Some((id, s)) = id.and_then(|id| self.streams.get_mut(&id).map(|s| (id, s))) {
+            s.recv_unacked += n;
+            if !s.remote_done && s.recv_unacked >= STREAM_WINDOW / 2 {
+                frame::put_window_update(&mut self.out, id, s.recv_unacked);
+                s.recv_window += i64::from(s.recv_unacked);
+                s.recv_unacked = 0;
+                queued = true;
+            }
+        }
+        self.recv_unacked += n;
+        if self.recv_unacked >= CONN_WINDOW / 2 {
+            frame::put_window_update(&mut self.out, 0, self.recv_unacked);
+            self.recv_window += i64::from(self.recv_unacked);
+            self.recv_unacked = 0;
+            queued = true;
+        }
+        queued
+    }
+
+    /// Applies the client's SETTINGS and acknowledges them; an error is the connection error.
+    pub fn apply_settings(
+        &mut self,
+        payload: &[u8],
+        wake: &mut Vec<Waker>,
+    ) -> Result<(), (u32, &'static str)> {
+        for setting in payload.chunks_exact(6) {
+            let id = u16::from_be_bytes([setting[0], setting[1]]);
+            let value = u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
+            match id {
+                frame::SETTINGS_HEADER_TABLE_SIZE => self.encoder.peer_limit(value as usize),
+                frame::SETTINGS_ENABLE_PUSH if value > 1 => {
+                    return Err((frame::PROTOCOL_ERROR, "ENABLE_PUSH other than 0 or 1"))
+                }
+                frame::SETTINGS_INITIAL_WINDOW_SIZE => {
+                    if i64::from(value) > MAX_WINDOW {
+                        return Err((frame::FLOW_CONTROL_ERROR, "an initial window above 2^31-1"));
+                    }
+                    let delta = i64::from(value) - self.peer_initial_window;
+                    self.peer_initial_window = i64::from(value);
+                    for s in self.streams.values_mut() {
+                        s.send_window += delta;
+                        if s.send_window > MAX_WINDOW {
+                            return Err((
+                                frame::FLOW_CONTROL_ERROR,
+                                "a stream window above 2^31-1",
+                            ));
+                        }
+                        wake.extend(s.send_waker.take());
+                    }
+                }
+                frame::SETTINGS_MAX_FRAME_SIZE => {
+                    if !(16_384..=16_777_215).contains(&value) {
+                        return Err((frame::PROTOCOL_ERROR, "a max frame size out of range"));
+                    }
+                    self.peer_max_frame = value as usize;
+                }
+                // The rest concern what we never do (push) or are advisory.
+                _ => {}
+            }
+        }
+        frame::put_settings_ack(&mut self.out);
+        Ok(())
+    }
+}
