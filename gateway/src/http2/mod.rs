@@ -16,8 +16,10 @@
 //!   bad HPACK, flow-control violations) is closed with GOAWAY and the error code.
 //! - A stream the client resets drops its handler, which cancels the upstream call.
 //! - A connection idle for 60 s is pinged and closed if the ping goes unanswered for 20 s.
-//! - When the gateway stops: GOAWAY, then the connection closes once its last stream is
-//!   answered (the drain timeout bounds the wait).
+//! - When the gateway stops: GOAWAY in two phases (announce with a PING, then name the last
+//!   stream taken once the PING is answered, so requests already on the wire are served),
+//!   then the connection closes once its last stream is answered (the drain timeout bounds
+//!   the wait).
 
 mod body;
 mod reader;
@@ -121,13 +123,19 @@ pub async fn serve<IO>(
                 }
             }
             _ = ticker.tick() => {
-                if reads != seen {
+                if reads != seen && !shared.lock().stopping {
                     (seen, quiet) = (reads, 0);
                     shared.lock().ping_outstanding = false;
                     continue;
                 }
                 quiet += 1;
                 let mut st = shared.lock();
+                if st.stopping && !st.draining {
+                    st.final_goaway(); // the client never answered the drain PING
+                    drop(st);
+                    shared.wake_writer.notify_one();
+                    continue;
+                }
                 if st.ping_outstanding && quiet >= IDLE_TICKS + 2 {
                     break; // the client is gone without a word
                 }
@@ -138,11 +146,15 @@ pub async fn serve<IO>(
                     shared.wake_writer.notify_one();
                 }
             }
-            _ = stop.wait_for(|s| *s), if !shared.lock().draining => {
+            _ = stop.wait_for(|s| *s), if !shared.lock().stopping => {
+                // Two phases, as RFC 9113 §6.8 suggests: announce, then after a round trip
+                // name the last stream taken.
                 let mut st = shared.lock();
-                st.draining = true;
-                let last = st.last_id;
-                frame::put_goaway(&mut st.out, last, frame::NO_ERROR);
+                st.stopping = true;
+                if !st.draining {
+                    frame::put_goaway(&mut st.out, 0x7fff_ffff, frame::NO_ERROR);
+                    frame::put_ping(&mut st.out, false, state::DRAIN_PING);
+                }
                 drop(st);
                 shared.wake_writer.notify_one();
             }

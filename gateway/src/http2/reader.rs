@@ -13,7 +13,7 @@ use http_bridge::h2::hpack::{Decoder, Field, FieldName};
 
 use super::body::RecvBody;
 use super::respond::respond;
-use super::state::{Shared, Stream, MAX_STREAMS, STREAM_WINDOW};
+use super::state::{Shared, Stream, DRAIN_PING, MAX_STREAMS, STREAM_WINDOW};
 use crate::http1::body::RequestBody;
 use crate::server::Handler;
 
@@ -454,6 +454,13 @@ impl Reader {
         let mut st = self.shared.lock();
         if head.has(frame::ACK) {
             st.ping_outstanding = false;
+            if data == DRAIN_PING && st.stopping && !st.draining {
+                st.final_goaway();
+                if st.streams.is_empty() {
+                    self.shared.wake_reader.notify_one();
+                }
+                return Ok(true);
+            }
             return Ok(false);
         }
         frame::put_ping(&mut st.out, true, data);

@@ -69,6 +69,10 @@ pub(super) struct State {
     pub closed: bool,
     /// GOAWAY sent (or received): no new streams; close when the last one ends.
     pub draining: bool,
+    /// Stopping, first phase: a GOAWAY for stream 2^31-1 and a PING are out; the final
+    /// GOAWAY, naming the last stream we took, follows the PING's answer (so requests already
+    /// on the wire are still taken).
+    pub stopping: bool,
     pub ping_outstanding: bool,
 }
 
@@ -88,6 +92,7 @@ impl Shared {
                 encoder: Encoder::default(),
                 closed: false,
                 draining: false,
+                stopping: false,
                 ping_outstanding: false,
             }),
             wake_writer: Notify::new(),
@@ -103,7 +108,16 @@ impl Shared {
     }
 }
 
+/// The PING that closes the first phase of a graceful stop.
+pub(super) const DRAIN_PING: [u8; 8] = *b"draining";
+
 impl State {
+    /// The second phase of a graceful stop: no stream after the last one taken.
+    pub fn final_goaway(&mut self) {
+        self.draining = true;
+        frame::put_goaway(&mut self.out, self.last_id, frame::NO_ERROR);
+    }
+
     /// Ends a stream whose answer is complete (or abandoned): a client still sending is told
     /// to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1), and unread body bytes go back to the
     /// connection's window. Returns whether a draining connection is now idle.
