@@ -185,6 +185,7 @@ impl Client {
                     field.value.to_str().unwrap_or("?").to_owned(),
                 )),
                 FieldName::OtherPseudo(_) => panic!("a pseudo-header in a response"),
+                FieldName::Malformed(why) => panic!("a malformed field in a response: {why}"),
             })
             .expect("valid HPACK");
         (status, fields)
@@ -252,9 +253,14 @@ async fn answers_respect_a_tiny_window_and_bodies_stream_in() {
     }
     assert_eq!(got, 50_000);
 
-    // A body in three DATA frames with its content-length reaches the upstream whole.
-    c.request(3, "POST", "/echo", &[("content-length", "12")], false)
-        .await;
+    // A body in three DATA frames with its content-length reaches the upstream whole, and
+    // split cookie fields arrive joined (RFC 9113 §8.2.3).
+    let fields = [
+        ("content-length", "12"),
+        ("cookie", "a=1"),
+        ("cookie", "b=2"),
+    ];
+    c.request(3, "POST", "/echo", &fields, false).await;
     for (part, end) in [(&b"abcd"[..], 0), (b"efgh", 0), (b"ijkl", END_STREAM)] {
         c.send(DATA, end, 3, part).await;
     }
@@ -262,6 +268,47 @@ async fn answers_respect_a_tiny_window_and_bodies_stream_in() {
     assert_eq!(status, 200);
     let echo: serde_json::Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(echo["length"], 12, "{echo}");
+    assert_eq!(echo["headers"]["cookie"], "a=1; b=2", "{echo}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rapid_reset_flood_is_cut_off() {
+    let Some(node) = node_dir() else { return };
+    let (gw, _upstream) = gateway(&node).await;
+    let mut c = Client::connect(gw.listeners[0], &[]).await;
+    // Open and reset 1,100 streams (CVE-2023-44487): more than 1,000 in one tick.
+    let mut flood = Vec::new();
+    for i in 0..1100u32 {
+        let id = 2 * i + 1;
+        let mut block = BytesMut::new();
+        c.encoder.begin(&mut block);
+        for (n, v) in [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "gw"),
+            (":path", "/none"),
+        ] {
+            c.encoder
+                .field(n.as_bytes(), v.as_bytes(), Indexing::Yes, &mut block);
+        }
+        for (kind, flags, payload) in [
+            (HEADERS, END_HEADERS | END_STREAM, &block[..]),
+            (RST_STREAM, 0, &8u32.to_be_bytes()[..]),
+        ] {
+            flood.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+            flood.extend_from_slice(&[kind, flags]);
+            flood.extend_from_slice(&id.to_be_bytes());
+            flood.extend_from_slice(payload);
+        }
+    }
+    // The server may close mid-write: what matters is its GOAWAY.
+    let _ = c.socket.write_all(&flood).await;
+    let goaway = c.next(0, Some(GOAWAY)).await;
+    assert_eq!(
+        goaway.payload[4..8],
+        11u32.to_be_bytes(),
+        "ENHANCE_YOUR_CALM"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +346,10 @@ async fn malformed_requests_are_reset_and_oversized_heads_get_431() {
     let Some(node) = node_dir() else { return };
     let (gw, _upstream) = gateway(&node).await;
     let mut c = Client::connect(gw.listeners[0], &[]).await;
-    let cases: [(&str, &[(&str, &str)]); 3] = [
+    let cases: [(&str, &[(&str, &str)]); 5] = [
+        // Indexed: the connection's tables must stay in step for what follows.
+        ("an uppercase field name", &[("X-Upper", "1")]),
+        ("a control character in a value", &[("x-bad", "a\u{1}b")]),
         (
             "a connection-specific field",
             &[("connection", "keep-alive")],

@@ -452,3 +452,46 @@ async fn a_connection_closed_mid_answer_fails_the_body_and_a_dead_address_is_a_c
         .expect_err("nobody listens");
     assert!(e.is_connect(), "{e}");
 }
+
+#[tokio::test]
+async fn a_queued_call_that_gives_up_does_not_strand_the_others() {
+    let (client, listener, addr) = setup().await;
+    let warmup = post(&listener, b"w");
+    let (a, b, c) = (
+        post(&listener, b"a"),
+        post(&listener, b"b"),
+        post(&listener, b"c"),
+    );
+    let calls = tokio::spawn({
+        let client = client.clone();
+        async move {
+            outcome(&client, addr, warmup).await.expect("warm-up");
+            let first = tokio::spawn({
+                let client = client.clone();
+                async move { outcome(&client, addr, a).await }
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let second = tokio::spawn({
+                let client = client.clone();
+                async move { outcome(&client, addr, b).await }
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // The newest waiter gives up while queued.
+            let third =
+                tokio::time::timeout(Duration::from_millis(50), outcome(&client, addr, c)).await;
+            assert!(third.is_err(), "the third call was queued");
+            (first.await.expect("join"), second.await.expect("join"))
+        }
+    });
+    let mut peer = Peer::accept(&listener, &[(3, 1)]).await;
+    let w = peer.next(HEADERS).await;
+    peer.answer(w.stream, b"w").await;
+    let first = peer.next(HEADERS).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    peer.answer(first.stream, b"1").await;
+    let second = peer.next(HEADERS).await;
+    peer.answer(second.stream, b"2").await;
+    let (first, second) = calls.await.expect("join");
+    assert_eq!(&first.expect("first").0[..], b"1");
+    assert_eq!(&second.expect("second").0[..], b"2");
+}

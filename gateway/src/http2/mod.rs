@@ -45,6 +45,12 @@ use crate::server::Handler;
 /// goes unanswered for two.
 const TICK: Duration = Duration::from_secs(10);
 const IDLE_TICKS: u32 = 6;
+/// Bytes queued for a client beyond which we stop reading from it.
+const OUT_CAP: usize = 1 << 20;
+/// How long the writer may be stuck on a client that does not read.
+const WRITE_STALL: Duration = Duration::from_secs(30);
+/// How long a closed connection reads and drops what the client still sends.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Serves one HTTP/2 connection; `read` holds the bytes already read (the preface onwards).
 pub async fn serve<IO>(
@@ -112,6 +118,20 @@ pub async fn serve<IO>(
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 << 10);
         }
+        // A client that sends but does not read (floods of pings, settings or resets, or
+        // requests whose answers it never takes) is not buffered for: reading pauses until
+        // the writer catches up.
+        if shared.lock().out.len() > OUT_CAP {
+            let resumed = tokio::time::timeout(WRITE_STALL, async {
+                while shared.lock().out.len() > OUT_CAP && !shared.lock().closed {
+                    shared.wake_reader.notified().await;
+                }
+            });
+            if resumed.await.is_err() {
+                break;
+            }
+            continue;
+        }
         tokio::select! {
             read = rd.read_buf(&mut buf) => match read {
                 Ok(n) if n > 0 => reads += 1,
@@ -123,6 +143,7 @@ pub async fn serve<IO>(
                 }
             }
             _ = ticker.tick() => {
+                shared.lock().resets = 0;
                 if reads != seen && !shared.lock().stopping {
                     (seen, quiet) = (reads, 0);
                     shared.lock().ping_outstanding = false;
@@ -175,7 +196,19 @@ pub async fn serve<IO>(
     }
     wake.into_iter().for_each(std::task::Waker::wake);
     shared.wake_writer.notify_one();
-    let _ = writer.await;
+    // The last frames (GOAWAY, final answers) go out, unless the client stopped reading.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(WRITE_STALL, writer).await.is_err() {
+        abort.abort();
+        return;
+    }
+    // Closed gracefully: what the client still sends is read and dropped for a moment, so
+    // that our last frames are not lost to a reset.
+    let linger = async {
+        let mut sink = [0u8; 4096];
+        while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(LINGER, linger).await;
 }
 
 /// Writes whatever is queued, one write per wake-up, until the connection closes.
@@ -188,8 +221,12 @@ async fn write_loop<IO: AsyncWrite>(shared: Arc<Shared>, mut socket: WriteHalf<I
             st.closed
         };
         if !buf.is_empty() {
-            if socket.write_all(&buf).await.is_err() {
+            // Flushed too: TLS may hold records back otherwise.
+            if socket.write_all(&buf).await.is_err() || socket.flush().await.is_err() {
                 break;
+            }
+            if buf.len() > OUT_CAP {
+                shared.wake_reader.notify_one(); // a reader paused for us may go on
             }
             buf.clear();
             if buf.capacity() > 1 << 20 {

@@ -19,6 +19,9 @@ use crate::server::Handler;
 
 /// The largest frame we accept (our SETTINGS_MAX_FRAME_SIZE: the default).
 const MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME as usize;
+/// Streams a client may reset per keep-alive tick (10 s) before it is cut off.
+const MAX_RESETS: u32 = 1000;
+const ENHANCE_YOUR_CALM: u32 = 11;
 /// DATA smaller than this is copied out of the read buffer, so the buffer is reused in place.
 const COPY_BELOW: usize = 4096;
 
@@ -79,7 +82,7 @@ impl Reader {
             if buf.len() < frame::HEAD_LEN + head.len {
                 break;
             }
-            if head.kind == frame::DATA && head.len >= COPY_BELOW {
+            if head.kind == frame::DATA && head.len >= COPY_BELOW && self.block.is_none() {
                 buf.advance(frame::HEAD_LEN);
                 let payload = buf.split_to(head.len).freeze();
                 queued |= self.data(head, &payload, Some(&payload))?;
@@ -160,10 +163,10 @@ impl Reader {
                 "more data than the connection window",
             ));
         }
+        let queued = st.received(head.len);
         let id = head.stream;
         let Some(s) = st.streams.get_mut(&id) else {
-            // A stream already answered or reset: dropped, its window given back.
-            return Ok(st.release(None, head.len));
+            return Ok(queued); // a stream already answered or reset: dropped
         };
         let len = end - start;
         s.recv_window -= head.len as i64;
@@ -188,7 +191,6 @@ impl Reader {
                 task.abort();
             }
             let idle = st.finish(id, Some(code), &mut self.wake);
-            st.release(None, head.len);
             drop(st);
             if idle {
                 self.shared.wake_reader.notify_one();
@@ -206,7 +208,7 @@ impl Reader {
         }
         self.wake.extend(s.recv_waker.take());
         let padding = head.len - len;
-        Ok(padding > 0 && st.release(Some(id), padding))
+        Ok((padding > 0 && st.release(Some(id), padding)) || queued)
     }
 
     fn headers(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
@@ -280,7 +282,7 @@ impl Reader {
             let ok = end_stream
                 && !s.remote_done
                 && self.fields.iter().all(|f| match &f.name {
-                    FieldName::Header(n) => {
+                    FieldName::Header(n) if check_field(n, &f.value).is_ok() => {
                         trailers.append(n.clone(), f.value.clone());
                         true
                     }
@@ -312,7 +314,7 @@ impl Reader {
             frame::put_rst(&mut st.out, id, frame::REFUSED_STREAM);
             return Ok(true);
         }
-        let size: usize = self.fields.iter().map(field_size).sum();
+        let size: usize = self.fields.iter().map(Field::size).sum();
         if size > self.max_head {
             drop(st);
             self.refuse(
@@ -399,6 +401,12 @@ impl Reader {
             ));
         }
         let mut st = self.shared.lock();
+        // Opening streams only to reset them makes us work for nothing (the "rapid reset"
+        // attack, CVE-2023-44487): past a generous rate, the connection is closed.
+        st.resets += 1;
+        if st.resets > MAX_RESETS {
+            return Err(conn_error(ENHANCE_YOUR_CALM, "too many streams reset"));
+        }
         let id = head.stream;
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(false);
@@ -413,7 +421,7 @@ impl Reader {
         if idle {
             self.shared.wake_reader.notify_one();
         }
-        Ok(false)
+        Ok(true)
     }
 
     fn settings(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
@@ -522,15 +530,6 @@ impl Reader {
     }
 }
 
-fn field_size(f: &Field) -> usize {
-    let name = match &f.name {
-        FieldName::Status => 7,
-        FieldName::OtherPseudo(n) => n.len(),
-        FieldName::Header(n) => n.as_str().len(),
-    };
-    name + f.value.len() + 32
-}
-
 /// A request head from its fields (RFC 9113 §8.3): the pseudo-headers first, each once;
 /// `:method`, `:scheme` and `:path` present (CONNECT is not served); no connection-specific
 /// field; `te` only as `trailers`. Returns the request and its content-length.
@@ -556,6 +555,7 @@ fn request(fields: &[Field]) -> Result<(Request<()>, Option<u64>), &'static str>
                 }
             }
             FieldName::Status => return Err(":status in a request"),
+            FieldName::Malformed(why) => return Err(why),
             FieldName::Header(name) => {
                 regular = true;
                 check_field(name, &f.value)?;
@@ -581,6 +581,22 @@ fn request(fields: &[Field]) -> Result<(Request<()>, Option<u64>), &'static str>
         .path_and_query(path.as_bytes())
         .build()
         .map_err(|_| "a bad :path or :authority")?;
+    // Cookies may arrive split into several fields (RFC 9113 §8.2.3); handlers see one.
+    if headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        let joined = headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect::<Vec<_>>()
+            .join(&b"; "[..]);
+        let joined = HeaderValue::from_bytes(&joined).map_err(|_| "a bad cookie")?;
+        headers.insert(http::header::COOKIE, joined);
+    }
     let content_length = match headers.get(http::header::CONTENT_LENGTH) {
         Some(v) => Some(
             v.to_str()

@@ -31,6 +31,12 @@ pub(super) async fn respond(
     answer: Pin<Box<dyn Future<Output = Response<Body>> + Send>>,
     head_request: bool,
 ) {
+    // However this task ends — a panic in the handler or its body included — the stream
+    // ends with it; normally it is already gone and this does nothing.
+    let _unanswered = Unanswered {
+        shared: Arc::clone(&shared),
+        id,
+    };
     let response = answer.await;
     let (parts, mut body) = response.into_parts();
     let first = if head_request || body.is_end_stream() {
@@ -44,18 +50,15 @@ pub(super) async fn respond(
             Poll::Ready(Some(Ok(f))) => First::Streaming(Some(f)),
             Poll::Ready(Some(Err(_))) => {
                 // Nothing was sent yet: the client gets a plain 502 rather than a reset.
-                let mut wake = Vec::new();
                 {
                     let mut st = shared.lock();
                     if st.streams.contains_key(&id) {
                         let mut headers = HeaderMap::new();
                         headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from(0));
                         put_head(&mut st, id, StatusCode::BAD_GATEWAY, &headers, true, None);
-                        st.finish(id, None, &mut wake);
                     }
                 }
-                shared.wake_writer.notify_one();
-                wake.into_iter().for_each(Waker::wake);
+                end(&shared, id, None);
                 return;
             }
             Poll::Pending => First::Streaming(None),
@@ -232,6 +235,20 @@ async fn pump_body(
                 end(shared, id, None);
                 return;
             }
+        }
+    }
+}
+
+/// Ends the stream (INTERNAL_ERROR) if its task ends without answering.
+struct Unanswered {
+    shared: Arc<Shared>,
+    id: u32,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if self.shared.lock().streams.contains_key(&self.id) {
+            end(&self.shared, self.id, Some(frame::INTERNAL_ERROR));
         }
     }
 }

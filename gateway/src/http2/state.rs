@@ -74,6 +74,8 @@ pub(super) struct State {
     /// on the wire are still taken).
     pub stopping: bool,
     pub ping_outstanding: bool,
+    /// Streams the client reset since the last keep-alive tick.
+    pub resets: u32,
 }
 
 impl Shared {
@@ -94,6 +96,7 @@ impl Shared {
                 draining: false,
                 stopping: false,
                 ping_outstanding: false,
+                resets: 0,
             }),
             wake_writer: Notify::new(),
             wake_reader: Notify::new(),
@@ -132,34 +135,37 @@ impl State {
         }
         wake.extend(s.recv_waker.take());
         wake.extend(s.send_waker.take());
-        let unread: usize = s.data.iter().map(Bytes::len).sum();
-        if unread > 0 {
-            self.release(None, unread);
-        }
         self.draining && self.streams.is_empty()
     }
 
-    /// Gives back window for `n` bytes read (or dropped). Returns whether a frame was queued.
+    /// Gives back stream window for `n` bytes the caller consumed (or padding, which it never
+    /// sees). Returns whether a frame was queued.
     pub fn release(&mut self, id: Option<u32>, n: usize) -> bool {
-        let n = n as u32;
-        let mut queued = false;
-        if let Some((id, s)) = id.and_then(|id| self.streams.get_mut(&id).map(|s| (id, s))) {
-            s.recv_unacked += n;
-            if !s.remote_done && s.recv_unacked >= STREAM_WINDOW / 2 {
-                frame::put_window_update(&mut self.out, id, s.recv_unacked);
-                s.recv_window += i64::from(s.recv_unacked);
-                s.recv_unacked = 0;
-                queued = true;
-            }
+        let Some((id, s)) = id.and_then(|id| self.streams.get_mut(&id).map(|s| (id, s))) else {
+            return false;
+        };
+        s.recv_unacked += n as u32;
+        if s.remote_done || s.recv_unacked < STREAM_WINDOW / 2 {
+            return false;
         }
-        self.recv_unacked += n;
-        if self.recv_unacked >= CONN_WINDOW / 2 {
-            frame::put_window_update(&mut self.out, 0, self.recv_unacked);
-            self.recv_window += i64::from(self.recv_unacked);
-            self.recv_unacked = 0;
-            queued = true;
+        frame::put_window_update(&mut self.out, id, s.recv_unacked);
+        s.recv_window += i64::from(s.recv_unacked);
+        s.recv_unacked = 0;
+        true
+    }
+
+    /// Gives back connection window as data arrives, whatever becomes of it: the streams'
+    /// own windows hold back a slow reader, and one slow stream must not stall the others
+    /// by sitting on the connection's window.
+    pub fn received(&mut self, n: usize) -> bool {
+        self.recv_unacked += n as u32;
+        if self.recv_unacked < CONN_WINDOW / 2 {
+            return false;
         }
-        queued
+        frame::put_window_update(&mut self.out, 0, self.recv_unacked);
+        self.recv_window += i64::from(self.recv_unacked);
+        self.recv_unacked = 0;
+        true
     }
 
     /// Applies the client's SETTINGS and acknowledges them; an error is the connection error.

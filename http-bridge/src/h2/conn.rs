@@ -182,7 +182,8 @@ impl State {
             if s.counted && s.local_done && s.remote_done {
                 s.counted = false;
                 self.active -= 1;
-                wake.extend(self.slot_waiters.pop());
+                // Every waiter re-checks (some may have given up meanwhile).
+                wake.append(&mut self.slot_waiters);
             }
         }
     }
@@ -204,30 +205,34 @@ impl State {
         }
     }
 
-    /// Gives back window for `n` bytes the caller consumed (or that were dropped), on the
-    /// stream (if it still expects data) and on the connection. Returns whether a frame was
-    /// queued.
+    /// Gives back stream window for `n` bytes the caller consumed (or padding, which it never
+    /// sees). Returns whether a frame was queued.
     pub fn release(&mut self, id: Option<u32>, n: usize) -> bool {
-        let n = n as u32;
-        let mut queued = false;
-        if let Some(s) = id.and_then(|id| self.streams.get_mut(&id).map(|s| (id, s))) {
-            let (id, s) = s;
-            s.recv_unacked += n;
-            if !s.remote_done && s.recv_unacked >= STREAM_WINDOW / 2 {
-                frame::put_window_update(&mut self.out, id, s.recv_unacked);
-                s.recv_window += i64::from(s.recv_unacked);
-                s.recv_unacked = 0;
-                queued = true;
-            }
+        let Some((id, s)) = id.and_then(|id| self.streams.get_mut(&id).map(|s| (id, s))) else {
+            return false;
+        };
+        s.recv_unacked += n as u32;
+        if s.remote_done || s.recv_unacked < STREAM_WINDOW / 2 {
+            return false;
         }
-        self.recv_unacked += n;
-        if self.recv_unacked >= CONN_WINDOW / 2 {
-            frame::put_window_update(&mut self.out, 0, self.recv_unacked);
-            self.recv_window += i64::from(self.recv_unacked);
-            self.recv_unacked = 0;
-            queued = true;
+        frame::put_window_update(&mut self.out, id, s.recv_unacked);
+        s.recv_window += i64::from(s.recv_unacked);
+        s.recv_unacked = 0;
+        true
+    }
+
+    /// Gives back connection window as data arrives, whatever becomes of it: the streams'
+    /// own windows hold back a slow reader, and one slow stream must not stall the others
+    /// by sitting on the connection's window.
+    pub fn received(&mut self, n: usize) -> bool {
+        self.recv_unacked += n as u32;
+        if self.recv_unacked < CONN_WINDOW / 2 {
+            return false;
         }
-        queued
+        frame::put_window_update(&mut self.out, 0, self.recv_unacked);
+        self.recv_window += i64::from(self.recv_unacked);
+        self.recv_unacked = 0;
+        true
     }
 
     /// Applies the provider's SETTINGS; an error is the connection error to send.

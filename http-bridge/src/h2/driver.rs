@@ -17,11 +17,12 @@ use super::frame::{self, Head};
 use super::hpack::{Decoder, Field, FieldName};
 use super::ClientError;
 
-/// A connection idle this long is pinged, and one whose ping goes unanswered for another
-/// tick is closed: a provider that vanished (or a NAT that forgot us) is found before a call
-/// waits on it.
+/// A connection with calls open but silent this long (5 min, the least interval gRPC servers
+/// accept from clients by default) is pinged, and closed when the ping goes unanswered for a
+/// tick: a long-running call on a dead connection fails instead of waiting forever. Idle
+/// connections are watched by TCP keep-alive instead (servers penalise pings without calls).
 const TICK: Duration = Duration::from_secs(10);
-const IDLE_TICKS: u32 = 3;
+const IDLE_TICKS: u32 = 30;
 /// The largest frame we accept (our SETTINGS_MAX_FRAME_SIZE: the default).
 const MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME as usize;
 /// A header block spread over CONTINUATION frames may not grow past this.
@@ -125,7 +126,8 @@ pub(super) async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
                     shared.fail(ClientError::lost("the provider did not answer a keep-alive ping"));
                     return;
                 }
-                if idle >= IDLE_TICKS {
+                if idle >= IDLE_TICKS && !st.streams.is_empty() {
+                    idle = 0;
                     frame::put_ping(&mut st.out, false, *b"keepaliv");
                     st.ping_outstanding = true;
                     drop(st);
@@ -174,7 +176,7 @@ impl Reader<'_> {
             if buf.len() < frame::HEAD_LEN + head.len {
                 break;
             }
-            if head.kind == frame::DATA && head.len >= COPY_BELOW {
+            if head.kind == frame::DATA && head.len >= COPY_BELOW && self.block.is_none() {
                 buf.advance(frame::HEAD_LEN);
                 let payload = buf.split_to(head.len).freeze();
                 queued |= self.data(head, &payload, Some(&payload))?;
@@ -247,6 +249,7 @@ impl Reader<'_> {
                 "more data than the connection window",
             ));
         }
+        let mut queued = st.received(head.len);
         let id = head.stream;
         let fate = match st.streams.get_mut(&id) {
             // A stream we reset, or whose caller gave up: the data is dropped.
@@ -270,16 +273,14 @@ impl Reader<'_> {
         };
         match fate {
             Fate::Take => {}
-            Fate::Drop => return Ok(st.release(None, head.len)),
+            Fate::Drop => return Ok(queued),
             Fate::Reset(code, message) => {
                 st.reset(id, code, ClientError::protocol(message), &mut self.wake);
-                st.release(None, head.len);
                 return Ok(true);
             }
         }
-        let mut queued = false;
         let Some(s) = st.streams.get_mut(&id) else {
-            return Ok(false);
+            return Ok(queued);
         };
         if end > start {
             let bytes = match shared_payload {
@@ -494,6 +495,8 @@ impl Reader<'_> {
         self.shared.close_to_new_streams();
         let mut st = self.shared.lock();
         st.goaway = Some(st.goaway.map_or(last, |before| before.min(last)));
+        // Calls waiting for a stream slot go to a new connection instead.
+        self.wake.append(&mut st.slot_waiters);
         let unseen: Vec<u32> = st.streams.keys().copied().filter(|&id| id > last).collect();
         for id in unseen {
             if let Some(s) = st.streams.get_mut(&id) {
@@ -580,7 +583,7 @@ fn response_head(fields: &[Field], end_stream: bool) -> Result<Parsed, String> {
     let mut headers = HeaderMap::with_capacity(fields.len());
     let mut size = 0usize;
     for (i, f) in fields.iter().enumerate() {
-        size += f.value.len() + 32;
+        size += f.size();
         match &f.name {
             FieldName::Status if i == 0 => {
                 status = Some(
@@ -595,8 +598,8 @@ fn response_head(fields: &[Field], end_stream: bool) -> Result<Parsed, String> {
                     String::from_utf8_lossy(name)
                 ))
             }
+            FieldName::Malformed(why) => return Err((*why).to_owned()),
             FieldName::Header(name) => {
-                size += name.as_str().len();
                 check_field(name)?;
                 headers.append(name.clone(), f.value.clone());
             }
@@ -624,9 +627,9 @@ fn trailers(fields: &[Field], end_stream: bool) -> Result<HeaderMap, String> {
     let mut size = 0usize;
     for f in fields {
         let FieldName::Header(name) = &f.name else {
-            return Err("a pseudo-header in trailers".into());
+            return Err("a pseudo-header or malformed field in trailers".into());
         };
-        size += name.as_str().len() + f.value.len() + 32;
+        size += f.size();
         check_field(name)?;
         map.append(name.clone(), f.value.clone());
     }

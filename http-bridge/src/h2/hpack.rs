@@ -94,6 +94,10 @@ pub enum FieldName {
     /// Another pseudo-header: not allowed in a response, so the message is malformed.
     OtherPseudo(Bytes),
     Header(HeaderName),
+    /// A field that is not valid HTTP (an uppercase name, a control character in a value):
+    /// the message carrying it is malformed, but the block decodes on, so the connection's
+    /// tables stay in step and only that message is refused.
+    Malformed(&'static str),
 }
 
 /// A decoded field. Names and values are validated once, when they are first seen: a dynamic
@@ -102,36 +106,55 @@ pub enum FieldName {
 pub struct Field {
     pub name: FieldName,
     pub value: HeaderValue,
+    /// The name's length and the entry's size as they were on the wire (a malformed field
+    /// keeps neither its name nor its value, but still takes its room in the table).
+    name_len: usize,
+    size: usize,
 }
 
 impl Field {
-    fn size(&self) -> usize {
-        let name = match &self.name {
-            FieldName::Status => 7,
-            FieldName::OtherPseudo(n) => n.len(),
-            FieldName::Header(n) => n.as_str().len(),
-        };
-        name + self.value.len() + ENTRY_OVERHEAD
+    /// The field's size as header-list limits count it: name, value and 32.
+    pub fn size(&self) -> usize {
+        self.size
     }
 }
 
-fn field(name: &[u8], value: Bytes) -> Result<Field, HpackError> {
-    let name = match name {
-        b":status" => FieldName::Status,
-        [b':', ..] => FieldName::OtherPseudo(Bytes::copy_from_slice(name)),
-        _ => {
-            // HTTP/2 field names are lowercase; an uppercase one makes the message malformed.
-            if name.iter().any(u8::is_ascii_uppercase) {
-                return Err(HpackError("an uppercase field name"));
-            }
-            FieldName::Header(
-                HeaderName::from_bytes(name).map_err(|_| HpackError("an invalid field name"))?,
-            )
-        }
+fn field(name: &[u8], value: Bytes) -> Field {
+    let (name_len, size) = (name.len(), name.len() + value.len() + ENTRY_OVERHEAD);
+    let parsed = match name {
+        b":status" => Ok(FieldName::Status),
+        [b':', ..] => Ok(FieldName::OtherPseudo(Bytes::copy_from_slice(name))),
+        // HTTP/2 field names are lowercase; an uppercase one makes the message malformed.
+        _ if name.iter().any(u8::is_ascii_uppercase) => Err("an uppercase field name"),
+        _ => HeaderName::from_bytes(name)
+            .map(FieldName::Header)
+            .map_err(|_| "an invalid field name"),
     };
-    let value =
-        HeaderValue::from_maybe_shared(value).map_err(|_| HpackError("an invalid field value"))?;
-    Ok(Field { name, value })
+    with_value(parsed, value, name_len, size)
+}
+
+fn with_value(
+    name: Result<FieldName, &'static str>,
+    value: Bytes,
+    name_len: usize,
+    size: usize,
+) -> Field {
+    let malformed = |why| Field {
+        name: FieldName::Malformed(why),
+        value: HeaderValue::from_static(""),
+        name_len,
+        size,
+    };
+    match (name, HeaderValue::from_maybe_shared(value)) {
+        (Ok(name), Ok(value)) => Field {
+            name,
+            value,
+            name_len,
+            size,
+        },
+        (Err(why), _) => malformed(why),
+        (_, Err(_)) => malformed("an invalid field value"),
+    }
 }
 
 fn static_fields() -> &'static [Field] {
@@ -140,8 +163,7 @@ fn static_fields() -> &'static [Field] {
         STATIC
             .iter()
             .map(|(n, v)| field(n.as_bytes(), Bytes::from_static(v.as_bytes())))
-            .collect::<Result<_, _>>()
-            .unwrap_or_default()
+            .collect()
     })
 }
 
@@ -230,13 +252,17 @@ impl Decoder {
         if index == 0 {
             let name = value_of(self, block)?;
             let value = value_of(self, block)?;
-            field(&name, value)
+            Ok(field(&name, value))
         } else {
-            let name = self.get(index)?.name.clone();
+            let named = self.get(index)?;
+            let (name, name_len) = (named.name.clone(), named.name_len);
             let value = value_of(self, block)?;
-            let value = HeaderValue::from_maybe_shared(value)
-                .map_err(|_| HpackError("an invalid field value"))?;
-            Ok(Field { name, value })
+            let size = name_len + value.len() + ENTRY_OVERHEAD;
+            let name = match name {
+                FieldName::Malformed(why) => Err(why),
+                name => Ok(name),
+            };
+            Ok(with_value(name, value, name_len, size))
         }
     }
 
@@ -351,8 +377,10 @@ pub struct Encoder {
     table: VecDeque<(Bytes, Bytes)>,
     size: usize,
     max: usize,
-    /// A size change to announce at the start of the next block.
+    /// A size change to announce at the start of the next block, and the smallest size
+    /// since the last block (RFC 7541 §4.2: both are announced when they differ).
     announce: Option<usize>,
+    smallest: Option<usize>,
 }
 
 /// What we let our table grow to, at most (the peer may allow more).
@@ -365,6 +393,7 @@ impl Default for Encoder {
             size: 0,
             max: ENCODER_TABLE,
             announce: None,
+            smallest: None,
         }
     }
 }
@@ -376,6 +405,7 @@ impl Encoder {
         if max != self.max {
             self.max = max;
             self.announce = Some(max);
+            self.smallest = Some(self.smallest.map_or(max, |s| s.min(max)));
             self.evict(0);
         }
     }
@@ -383,6 +413,9 @@ impl Encoder {
     /// Called at the start of every header block.
     pub fn begin(&mut self, out: &mut BytesMut) {
         if let Some(size) = self.announce.take() {
+            if let Some(smallest) = self.smallest.take().filter(|&s| s < size) {
+                put_integer(out, 0x20, 5, smallest);
+            }
             put_integer(out, 0x20, 5, size);
         }
     }
@@ -455,6 +488,7 @@ mod tests {
             let name = match f.name {
                 FieldName::Status => ":status".to_owned(),
                 FieldName::OtherPseudo(n) => String::from_utf8_lossy(&n).into_owned(),
+                FieldName::Malformed(why) => format!("malformed: {why}"),
                 FieldName::Header(n) => n.as_str().to_owned(),
             };
             fields.push((name, f.value.to_str().unwrap_or("?").to_owned()));
@@ -539,11 +573,24 @@ mod tests {
             &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..], // endless integer
             &[0x82, 0x3f, 0xe1, 0x1f][..],             // size update after a field
             &[0x3f, 0xe2, 0x1f][..],                   // size update above our limit
-            &[0x00, 0x01, b'A', 0x01, b'x'][..],       // uppercase name
-            &[0x00, 0x01, b'a', 0x01, b'\n'][..],      // invalid value
         ] {
             assert!(decode_all(&mut d, bad).is_err(), "{bad:?}");
         }
+        // Invalid fields decode as malformed (the message is refused, not the connection),
+        // and an indexed one keeps its room in the table.
+        let mut d = Decoder::new(4096);
+        let block = [
+            0x40, 0x01, b'A', 0x01, b'x', // uppercase name, indexed
+            0x00, 0x01, b'a', 0x01, b'\n', // invalid value
+            0xbe,  // the indexed malformed entry again
+        ];
+        let got = decode_all(&mut d, &block).unwrap();
+        assert_eq!(got.len(), 3);
+        assert!(
+            got.iter().all(|(n, _)| n.starts_with("malformed")),
+            "{got:?}"
+        );
+        assert_eq!(d.size, 1 + 1 + 32);
     }
 
     fn hex(s: &str) -> Vec<u8> {

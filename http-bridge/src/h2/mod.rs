@@ -140,8 +140,7 @@ impl Drop for Inner {
         // Connections close once their last stream ends.
         let conns = self.conns.get_mut().map(std::mem::take).unwrap_or_default();
         for conn in conns.into_values() {
-            conn.lock().client_gone = true;
-            conn.wake_writer.notify_one();
+            retire(&conn);
         }
     }
 }
@@ -207,17 +206,41 @@ impl Client {
             .unwrap_or_else(|p| p.into_inner())
             .insert(addr, Arc::clone(&conn));
         if let Some(old) = previous {
-            // Going away or failed: it closes once its last stream ends.
-            old.lock().client_gone = true;
-            old.wake_writer.notify_one();
+            retire(&old);
         }
+        self.prune();
         Ok(conn)
+    }
+
+    /// Forgets connections that take no new calls (providers come and go: addresses must not
+    /// pile up), and connect gates nobody holds.
+    fn prune(&self) {
+        let mut conns = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.retain(|_, c| {
+            let keep = c.is_open();
+            if !keep {
+                retire(c);
+            }
+            keep
+        });
+        let mut connecting = self
+            .inner
+            .connecting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        connecting.retain(|addr, gate| conns.contains_key(addr) || Arc::strong_count(gate) > 1);
     }
 
     fn usable(&self, addr: SocketAddr) -> Option<Arc<Shared>> {
         let conns = self.inner.conns.lock().unwrap_or_else(|p| p.into_inner());
         conns.get(&addr).filter(|c| c.is_open()).cloned()
     }
+}
+
+/// A connection no longer in the client's map closes once its last stream ends.
+fn retire(conn: &Shared) {
+    conn.lock().client_gone = true;
+    conn.wake_writer.notify_one();
 }
 
 /// Opens a connection: the preface, our SETTINGS and a larger connection window go out
@@ -231,6 +254,13 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Arc<Shared>, Cli
         .map_err(|e| ClientError::connect(format!("provider {addr}: {e}")))?;
     // Small messages go out at once.
     let _ = socket.set_nodelay(true);
+    // A provider that vanished (or a NAT that forgot us) is found by TCP keep-alive while the
+    // connection is idle; gRPC servers refuse frequent HTTP/2 pings from clients.
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(3);
+    let _ = socket2::SockRef::from(&socket).set_tcp_keepalive(&keepalive);
     let shared = Shared::new();
     {
         let mut st = shared.lock();

@@ -358,14 +358,9 @@ impl Drop for StreamRef {
             }
             if s.counted {
                 st.active -= 1;
-                wake.extend(st.slot_waiters.pop());
+                wake.append(&mut st.slot_waiters);
             }
             wake.extend(s.send_waker.take());
-            // Messages nobody will read still used the connection's window.
-            let unread: usize = s.data.iter().map(Bytes::len).sum();
-            if unread > 0 {
-                st.release(None, unread);
-            }
         }
         self.conn.wake_writer.notify_one();
         wake.into_iter().for_each(Waker::wake);
