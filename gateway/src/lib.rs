@@ -6,8 +6,8 @@
 //! * [`metadata`]: calls typed by the Dubbo metadata providers publish into the embedded
 //!   store (served over gRPC by [`app`]); [`openapi`]: what is published, as OpenAPI 3.
 //! * [`proxy`]: one request end to end; [`errors`]: failures as HTTP responses, in one place.
-//! * [`server`]: hyper, HTTP/1.1 and HTTP/2 on one port (h2c, or TLS with ALPN by [`tls`]),
-//!   graceful shutdown; [`admin`]: `/live`,
+//! * [`server`]: HTTP/1.1 ([`http1`]) and HTTP/2 ([`http2`]), both our own, on one port (h2c,
+//!   or TLS with ALPN by [`tls`]), graceful shutdown; [`admin`]: `/live`,
 //!   `/ready`, `/config_dump`, `/metadata`, `/openapi.json`.
 //! * [`xds`], [`xds_route`]: routes, clusters and endpoints from an xDS control plane, kept
 //!   ready for requests across updates.

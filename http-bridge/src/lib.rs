@@ -10,7 +10,9 @@
 //! * [`time`]: `java.util.Date` ↔ ISO-8601.
 //! * [`dubbo2`]: one multiplexed Dubbo2 connection to a provider (many calls in flight, matched
 //!   by request id; heartbeats both ways; timeouts; graceful-shutdown notices).
-//! * [`triple`]: the Triple/gRPC upstream client (pooled HTTP/2, unary calls with Triple's
+//! * [`h2`]: our own HTTP/2 client (and the frame and HPACK formats the gateway's HTTP/2 server
+//!   shares).
+//! * [`triple`]: the Triple/gRPC upstream client (HTTP/2 by [`h2`], unary calls with Triple's
 //!   headers and deadlines) and hessian2 calls in Triple's wrapper messages.
 //!
 //! The HTTP request mapping, connection pooling and load balancing arrive with the gateway.
