@@ -174,7 +174,13 @@ fn grpc_http_status(code: u32) -> (StatusCode, &'static str) {
 
 /// A JSON response with the given status.
 pub fn json_response(status: StatusCode, body: &Json) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    json_bytes_response(status, Bytes::from(body.to_string()))
+}
+
+/// A JSON document already serialized (straight from the value it describes, with no
+/// `serde_json::Value` built in between).
+pub fn json_bytes_response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -135,8 +135,11 @@ async fn transcode(
         Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &e),
     };
     match call(rt, upstream, &parts, &method, &request, timeout, tags).await {
-        Ok(reply) => match serde_json::to_value(&reply) {
-            Ok(value) => boxed(json_response(StatusCode::OK, &value)),
+        Ok(reply) => match serde_json::to_vec(&reply) {
+            Ok(json) => boxed(crate::errors::json_bytes_response(
+                StatusCode::OK,
+                json.into(),
+            )),
             Err(e) => error(
                 StatusCode::BAD_GATEWAY,
                 "BAD_GATEWAY",

@@ -188,10 +188,13 @@ async fn exchange(
                 m.output().full_name()
             ))
         })?;
-        let json = serde_json::to_value(&reply).map_err(|e| {
+        let json = serde_json::to_vec(&reply).map_err(|e| {
             GatewayError::BadGateway(format!("the reply cannot be written as JSON: {e}"))
         })?;
-        return Ok(json_response(StatusCode::OK, &json));
+        return Ok(crate::errors::json_bytes_response(
+            StatusCode::OK,
+            json.into(),
+        ));
     }
     if to.serialization == Serialization::Json {
         let Pending::Generic { raw, .. } = &target.pending else {
