@@ -386,6 +386,20 @@ async fn malformed_requests_are_reset_and_oversized_heads_get_431() {
         1u32.to_be_bytes()
     );
     id += 2;
+    // A body cut short by trailers.
+    c.request(id, "POST", "/echo", &[("content-length", "5")], false)
+        .await;
+    c.send(DATA, 0, id, b"ab").await;
+    let mut block = BytesMut::new();
+    c.encoder.begin(&mut block);
+    c.encoder
+        .field(b"x-trailer", b"1", Indexing::Yes, &mut block);
+    c.send(HEADERS, END_HEADERS | END_STREAM, id, &block).await;
+    assert_eq!(
+        c.next(id, Some(RST_STREAM)).await.payload,
+        1u32.to_be_bytes()
+    );
+    id += 2;
     // A head over the listener's 4 KiB limit.
     let big = "x".repeat(5000);
     c.request(id, "GET", "/big?bytes=1", &[("x-big", &big)], true)
@@ -445,6 +459,68 @@ async fn broken_frames_close_the_connection_with_goaway() {
             tokio::time::timeout(Duration::from_secs(2), c.socket.read_to_end(&mut rest)).await;
         assert!(closed.is_ok(), "{name}: the connection stays open");
     }
+    // Stream ids only go up: a request on a lower one than already seen.
+    let mut c = Client::connect(addr, &[]).await;
+    c.request(5, "GET", "/big?bytes=1", &[], true).await;
+    c.request(3, "GET", "/big?bytes=1", &[], true).await;
+    let goaway = c.next(0, Some(GOAWAY)).await;
+    assert_eq!(
+        goaway.payload[..8],
+        [0, 0, 0, 5, 0, 0, 0, 1],
+        "last stream 5, PROTOCOL_ERROR"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_frame_floods_are_cut_off() {
+    let Some(node) = node_dir() else { return };
+    let (gw, _upstream) = gateway(&node).await;
+    let mut c = Client::connect(gw.listeners[0], &[]).await;
+    c.request(1, "POST", "/echo", &[], false).await;
+    // CVE-2019-9518: empty DATA frames cost work and carry nothing.
+    let empty: Vec<u8> = (0..2100)
+        .flat_map(|_| [0, 0, 0, DATA, 0, 0, 0, 0, 1])
+        .collect();
+    let _ = c.socket.write_all(&empty).await;
+    let goaway = c.next(0, Some(GOAWAY)).await;
+    assert_eq!(
+        goaway.payload[4..8],
+        11u32.to_be_bytes(),
+        "ENHANCE_YOUR_CALM"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_then_vanishes_does_not_stall_the_worker() {
+    let Some(node) = node_dir() else { return };
+    let (gw, _upstream) = gateway(&node).await; // one worker
+    let addr = gw.listeners[0];
+    let c = Client::connect(addr, &[]).await;
+    // Pings whose answers it never reads: far more than the socket buffers and our 1 MiB
+    // of queued answers hold, so the server stops reading from it.
+    let pings: Vec<u8> = (0..600_000u32)
+        .flat_map(|i| {
+            let mut f = vec![0, 0, 8, PING, 0, 0, 0, 0, 0];
+            f.extend_from_slice(&u64::from(i).to_be_bytes());
+            f
+        })
+        .collect();
+    let mut socket = c.socket;
+    let writer = tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(2), socket.write_all(&pings)).await;
+        socket
+    });
+    let socket = writer.await.expect("join");
+    // Then it vanishes with a reset: the server's writes fail with answers still queued.
+    // Linger 0: closing resets at once (nothing blocks).
+    #[allow(deprecated)]
+    socket.set_linger(Some(Duration::ZERO)).expect("linger");
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The worker still serves others.
+    let mut other = Client::connect(addr, &[]).await;
+    other.request(1, "GET", "/big?bytes=3", &[], true).await;
+    assert_eq!(other.answer(1).await, (200, b"abc".to_vec()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,7 +56,7 @@ impl Body for RecvBody {
             return Poll::Ready(Some(Err("the client reset the stream".into())));
         };
         if let Some(data) = s.data.pop_front() {
-            if st.release(Some(id), data.len()) {
+            if st.release(Some(id), data.len()) | st.consumed(data.len()) {
                 drop(st);
                 this.shared.wake_writer.notify_one();
             }

@@ -96,6 +96,8 @@ pub async fn serve<IO>(
         st.recv_window = i64::from(CONN_WINDOW);
     }
     let writer = tokio::spawn(write_loop(Arc::clone(&shared), wr));
+    // However the reader ends (a panic included), the writer is told to finish.
+    let _closing = Closing(Arc::clone(&shared));
     let mut reader = Reader::new(Arc::clone(&shared), handler, remote, max_head);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     let (mut reads, mut seen, mut quiet) = (0u64, 0u64, 0u32);
@@ -104,9 +106,7 @@ pub async fn serve<IO>(
         reader.wake.drain(..).for_each(std::task::Waker::wake);
         if let Err((code, message)) = result {
             tracing::debug!(%remote, code, %message, "HTTP/2 connection error");
-            let mut st = shared.lock();
-            let last = st.last_id;
-            frame::put_goaway(&mut st.out, last, code);
+            shared.lock().goaway(code);
             break;
         }
         {
@@ -127,7 +127,8 @@ pub async fn serve<IO>(
                     shared.wake_reader.notified().await;
                 }
             });
-            if resumed.await.is_err() {
+            // Stuck, or the writer failed (what it left queued will never drain).
+            if resumed.await.is_err() || shared.lock().closed {
                 break;
             }
             continue;
@@ -143,7 +144,7 @@ pub async fn serve<IO>(
                 }
             }
             _ = ticker.tick() => {
-                shared.lock().resets = 0;
+                shared.lock().strikes = 0;
                 if reads != seen && !shared.lock().stopping {
                     (seen, quiet) = (reads, 0);
                     shared.lock().ping_outstanding = false;
@@ -209,6 +210,16 @@ pub async fn serve<IO>(
         while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
     };
     let _ = tokio::time::timeout(LINGER, linger).await;
+}
+
+/// Tells the writer to finish when the reader is done, however that happens.
+struct Closing(Arc<Shared>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.wake_writer.notify_one();
+    }
 }
 
 /// Writes whatever is queued, one write per wake-up, until the connection closes.

@@ -19,9 +19,6 @@ use crate::server::Handler;
 
 /// The largest frame we accept (our SETTINGS_MAX_FRAME_SIZE: the default).
 const MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME as usize;
-/// Streams a client may reset per keep-alive tick (10 s) before it is cut off.
-const MAX_RESETS: u32 = 1000;
-const ENHANCE_YOUR_CALM: u32 = 11;
 /// DATA smaller than this is copied out of the read buffer, so the buffer is reused in place.
 const COPY_BELOW: usize = 4096;
 
@@ -163,10 +160,9 @@ impl Reader {
                 "more data than the connection window",
             ));
         }
-        let queued = st.received(head.len);
         let id = head.stream;
         let Some(s) = st.streams.get_mut(&id) else {
-            return Ok(queued); // a stream already answered or reset: dropped
+            return Ok(st.received(head.len, 0)); // a stream already answered or reset: dropped
         };
         let len = end - start;
         s.recv_window -= head.len as i64;
@@ -187,16 +183,16 @@ impl Reader {
             None
         };
         if let Some((code, _)) = problem {
-            if let Some(task) = s.task.take() {
-                task.abort();
-            }
-            let idle = st.finish(id, Some(code), &mut self.wake);
-            drop(st);
-            if idle {
-                self.shared.wake_reader.notify_one();
-            }
-            return Ok(true);
+            st.received(head.len, 0);
+            return stream_error(&mut st, &self.shared, &mut self.wake, id, code);
         }
+        let queued = st.received(head.len, len);
+        if head.len == 0 && !head.has(frame::END_STREAM) && st.strike() {
+            return Err(calm("empty DATA frames"));
+        }
+        let Some(s) = st.streams.get_mut(&id) else {
+            return Ok(queued);
+        };
         if len > 0 {
             s.data.push_back(match shared_payload {
                 Some(p) => p.slice(start..end),
@@ -247,6 +243,9 @@ impl Reader {
     }
 
     fn continuation(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
+        if payload.is_empty() && !head.has(frame::END_HEADERS) && self.shared.lock().strike() {
+            return Err(calm("empty CONTINUATION frames"));
+        }
         let Some(mut block) = self.block.take() else {
             return Err(conn_error(
                 frame::PROTOCOL_ERROR,
@@ -275,29 +274,30 @@ impl Reader {
         self.decoder
             .decode(block, |f| fields.push(f))
             .map_err(|e| (frame::COMPRESSION_ERROR, e.to_string()))?;
+        let size: usize = self.fields.iter().map(Field::size).sum();
         let mut st = self.shared.lock();
         if let Some(s) = st.streams.get_mut(&id) {
-            // Trailers: they end the stream and carry no pseudo-header.
+            // Trailers: they end the stream (and its body, which must match its
+            // content-length), carry no pseudo-header and fit the header limit.
             let mut trailers = HeaderMap::new();
             let ok = end_stream
                 && !s.remote_done
+                && size <= self.max_head
+                && s.content_length.is_none_or(|cl| cl == s.received)
                 && self.fields.iter().all(|f| match &f.name {
-                    FieldName::Header(n) if check_field(n, &f.value).is_ok() => {
-                        trailers.append(n.clone(), f.value.clone());
-                        true
+                    FieldName::Header(n) if f.valid() && check_field(n, &f.value).is_ok() => {
+                        trailers.try_append(n.clone(), f.value.clone()).is_ok()
                     }
                     _ => false,
                 });
             if !ok {
-                if let Some(task) = s.task.take() {
-                    task.abort();
-                }
-                let idle = st.finish(id, Some(frame::PROTOCOL_ERROR), &mut self.wake);
-                drop(st);
-                if idle {
-                    self.shared.wake_reader.notify_one();
-                }
-                return Ok(true);
+                return stream_error(
+                    &mut st,
+                    &self.shared,
+                    &mut self.wake,
+                    id,
+                    frame::PROTOCOL_ERROR,
+                );
             }
             s.trailers = Some(trailers);
             s.remote_done = true;
@@ -305,8 +305,19 @@ impl Reader {
             return Ok(false);
         }
         if id <= st.last_id {
-            // A stream already answered or reset: nothing to do (its fields were decoded, so
-            // the table stays in step).
+            // Stream ids only go up (RFC 9113 §5.1.1): a request on an old one is a
+            // connection error. Anything else is for a stream already answered or reset
+            // (its fields were decoded, so the table stays in step).
+            if self
+                .fields
+                .iter()
+                .any(|f| matches!(f.name, FieldName::OtherPseudo(_)))
+            {
+                return Err(conn_error(
+                    frame::PROTOCOL_ERROR,
+                    "a request on a used stream id",
+                ));
+            }
             return Ok(false);
         }
         st.last_id = id;
@@ -314,7 +325,6 @@ impl Reader {
             frame::put_rst(&mut st.out, id, frame::REFUSED_STREAM);
             return Ok(true);
         }
-        let size: usize = self.fields.iter().map(Field::size).sum();
         if size > self.max_head {
             drop(st);
             self.refuse(
@@ -324,18 +334,17 @@ impl Reader {
             );
             return Ok(true);
         }
-        let (request, content_length) = match request(&self.fields) {
-            Ok(r) => r,
-            Err(_) => {
-                frame::put_rst(&mut st.out, id, frame::PROTOCOL_ERROR);
-                return Ok(true);
+        let parsed = request(&self.fields)
+            .ok()
+            .filter(|(_, cl)| !(end_stream && cl.is_some_and(|cl| cl != 0)));
+        let Some((request, content_length)) = parsed else {
+            frame::put_rst(&mut st.out, id, frame::PROTOCOL_ERROR);
+            if st.strike() {
+                return Err(calm("malformed requests"));
             }
+            return Ok(true);
         };
         let remote_done = end_stream;
-        if remote_done && content_length.is_some_and(|cl| cl != 0) {
-            frame::put_rst(&mut st.out, id, frame::PROTOCOL_ERROR);
-            return Ok(true);
-        }
         let send_window = st.peer_initial_window;
         st.streams.insert(
             id,
@@ -401,12 +410,6 @@ impl Reader {
             ));
         }
         let mut st = self.shared.lock();
-        // Opening streams only to reset them makes us work for nothing (the "rapid reset"
-        // attack, CVE-2023-44487): past a generous rate, the connection is closed.
-        st.resets += 1;
-        if st.resets > MAX_RESETS {
-            return Err(conn_error(ENHANCE_YOUR_CALM, "too many streams reset"));
-        }
         let id = head.stream;
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(false);
@@ -417,9 +420,15 @@ impl Reader {
         }
         s.remote_done = true; // nothing of ours to reset back
         let idle = st.finish(id, None, &mut self.wake);
+        // Opening streams only to cancel them makes us work for nothing (the "rapid reset"
+        // attack, CVE-2023-44487): counted, and past a generous rate the connection drains.
+        let cut = st.strike();
         drop(st);
         if idle {
             self.shared.wake_reader.notify_one();
+        }
+        if cut {
+            return Err(calm("too many streams cancelled"));
         }
         Ok(true)
     }
@@ -509,20 +518,12 @@ impl Reader {
             return Ok(false);
         };
         if increment == 0 || s.send_window + increment > frame::MAX_WINDOW {
-            if let Some(task) = s.task.take() {
-                task.abort();
-            }
             let code = if increment == 0 {
                 frame::PROTOCOL_ERROR
             } else {
                 frame::FLOW_CONTROL_ERROR
             };
-            let idle = st.finish(id, Some(code), &mut self.wake);
-            drop(st);
-            if idle {
-                self.shared.wake_reader.notify_one();
-            }
-            return Ok(true);
+            return stream_error(&mut st, &self.shared, &mut self.wake, id, code);
         }
         s.send_window += increment;
         self.wake.extend(s.send_waker.take());
@@ -530,14 +531,43 @@ impl Reader {
     }
 }
 
+/// Resets stream `id` for the client's error: its handler is dropped, the strike counted.
+fn stream_error(
+    st: &mut super::state::State,
+    shared: &Shared,
+    wake: &mut Vec<Waker>,
+    id: u32,
+    code: u32,
+) -> Result<bool, ConnError> {
+    if let Some(task) = st.streams.get_mut(&id).and_then(|s| s.task.take()) {
+        task.abort();
+    }
+    if st.finish(id, Some(code), wake) {
+        shared.wake_reader.notify_one();
+    }
+    if st.strike() {
+        return Err(calm("too many broken streams"));
+    }
+    Ok(true)
+}
+
+fn calm(message: &str) -> ConnError {
+    conn_error(ENHANCE_YOUR_CALM, message)
+}
+
+const ENHANCE_YOUR_CALM: u32 = 11;
+
 /// A request head from its fields (RFC 9113 §8.3): the pseudo-headers first, each once;
 /// `:method`, `:scheme` and `:path` present (CONNECT is not served); no connection-specific
 /// field; `te` only as `trailers`. Returns the request and its content-length.
 fn request(fields: &[Field]) -> Result<(Request<()>, Option<u64>), &'static str> {
     let (mut method, mut scheme, mut authority, mut path) = (None, None, None, None);
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    let mut headers = HeaderMap::with_capacity(fields.len().min(64));
     let mut regular = false;
     for f in fields {
+        if let Some(why) = f.malformed() {
+            return Err(why);
+        }
         match &f.name {
             FieldName::OtherPseudo(name) => {
                 if regular {
@@ -559,7 +589,9 @@ fn request(fields: &[Field]) -> Result<(Request<()>, Option<u64>), &'static str>
             FieldName::Header(name) => {
                 regular = true;
                 check_field(name, &f.value)?;
-                headers.append(name.clone(), f.value.clone());
+                headers
+                    .try_append(name.clone(), f.value.clone())
+                    .map_err(|_| "too many fields")?;
             }
         }
     }

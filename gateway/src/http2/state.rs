@@ -18,8 +18,15 @@ use tokio::task::AbortHandle;
 pub(super) const STREAM_WINDOW: u32 = 1 << 20;
 /// The window we give the whole connection.
 pub(super) const CONN_WINDOW: u32 = 8 << 20;
+/// Bytes a connection may hold for readers before its window is given back only as they read.
+const BUFFER_BUDGET: usize = CONN_WINDOW as usize;
 /// Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
 pub(super) const MAX_STREAMS: u32 = 256;
+/// Strikes a client may earn per keep-alive tick (10 s): cancelled or broken streams and
+/// empty frames. Rapid reset (CVE-2023-44487) and empty-frame floods (CVE-2019-9518) make
+/// us work for nothing; a busy but honest client stays far below.
+const MAX_STRIKES: u32 = 1000;
+const ENHANCE_YOUR_CALM: u32 = 11;
 
 pub(super) struct Shared {
     state: Mutex<State>,
@@ -62,6 +69,10 @@ pub(super) struct State {
     pub send_window: i64,
     pub recv_window: i64,
     pub recv_unacked: u32,
+    /// Bytes received and waiting for their readers, and connection window held back while
+    /// that is over [`BUFFER_BUDGET`].
+    pub buffered: usize,
+    pub owed: usize,
     pub peer_initial_window: i64,
     pub peer_max_frame: usize,
     pub encoder: Encoder,
@@ -74,8 +85,11 @@ pub(super) struct State {
     /// on the wire are still taken).
     pub stopping: bool,
     pub ping_outstanding: bool,
-    /// Streams the client reset since the last keep-alive tick.
-    pub resets: u32,
+    /// Abuse seen since the last keep-alive tick: streams the client cancelled while we
+    /// worked on them, streams we had to reset for its errors, empty frames.
+    pub strikes: u32,
+    /// The last stream named in a GOAWAY we sent: later ones may not name a higher one.
+    pub goaway_id: Option<u32>,
 }
 
 impl Shared {
@@ -89,6 +103,8 @@ impl Shared {
                 send_window: i64::from(frame::DEFAULT_WINDOW),
                 recv_window: i64::from(frame::DEFAULT_WINDOW),
                 recv_unacked: 0,
+                buffered: 0,
+                owed: 0,
                 peer_initial_window: i64::from(frame::DEFAULT_WINDOW),
                 peer_max_frame: frame::DEFAULT_MAX_FRAME as usize,
                 encoder: Encoder::default(),
@@ -96,7 +112,8 @@ impl Shared {
                 draining: false,
                 stopping: false,
                 ping_outstanding: false,
-                resets: 0,
+                strikes: 0,
+                goaway_id: None,
             }),
             wake_writer: Notify::new(),
             wake_reader: Notify::new(),
@@ -118,7 +135,28 @@ impl State {
     /// The second phase of a graceful stop: no stream after the last one taken.
     pub fn final_goaway(&mut self) {
         self.draining = true;
-        frame::put_goaway(&mut self.out, self.last_id, frame::NO_ERROR);
+        self.goaway(frame::NO_ERROR);
+    }
+
+    /// A GOAWAY naming the last stream taken (never more than an earlier GOAWAY named).
+    pub fn goaway(&mut self, code: u32) {
+        let last = self
+            .goaway_id
+            .map_or(self.last_id, |id| id.min(self.last_id));
+        self.goaway_id = Some(last);
+        frame::put_goaway(&mut self.out, last, code);
+    }
+
+    /// Counts one strike; past the limit a connection is drained (GOAWAY ENHANCE_YOUR_CALM,
+    /// new streams refused, those running finish), and past twice the limit it is cut.
+    /// Returns whether to cut it now.
+    pub fn strike(&mut self) -> bool {
+        self.strikes += 1;
+        if self.strikes > MAX_STRIKES && !self.draining {
+            self.draining = true;
+            self.goaway(ENHANCE_YOUR_CALM);
+        }
+        self.strikes > 2 * MAX_STRIKES
     }
 
     /// Ends a stream whose answer is complete (or abandoned): a client still sending is told
@@ -135,6 +173,8 @@ impl State {
         }
         wake.extend(s.recv_waker.take());
         wake.extend(s.send_waker.take());
+        // What the handler never read no longer counts against the connection's budget.
+        self.consumed(s.data.iter().map(Bytes::len).sum());
         self.draining && self.streams.is_empty()
     }
 
@@ -154,10 +194,32 @@ impl State {
         true
     }
 
-    /// Gives back connection window as data arrives, whatever becomes of it: the streams'
-    /// own windows hold back a slow reader, and one slow stream must not stall the others
-    /// by sitting on the connection's window.
-    pub fn received(&mut self, n: usize) -> bool {
+    /// Gives back connection window as data arrives, whatever becomes of it, up to a budget
+    /// of bytes buffered unread: the streams' own windows hold back a slow reader, and one
+    /// slow stream must not stall the others by sitting on the connection's window, but all
+    /// of them together may not buffer without bound (256 streams of 1 MiB). `kept`: how many
+    /// of the `n` bytes now wait for a reader.
+    pub fn received(&mut self, n: usize, kept: usize) -> bool {
+        self.buffered += kept;
+        if self.buffered > BUFFER_BUDGET {
+            self.owed += n;
+            return false;
+        }
+        self.credit(n)
+    }
+
+    /// `n` buffered bytes were read (or dropped with their stream): window held back while
+    /// over budget goes back once under it.
+    pub fn consumed(&mut self, n: usize) -> bool {
+        self.buffered = self.buffered.saturating_sub(n);
+        if self.owed == 0 || self.buffered > BUFFER_BUDGET {
+            return false;
+        }
+        let owed = std::mem::take(&mut self.owed);
+        self.credit(owed)
+    }
+
+    fn credit(&mut self, n: usize) -> bool {
         self.recv_unacked += n as u32;
         if self.recv_unacked < CONN_WINDOW / 2 {
             return false;

@@ -249,7 +249,6 @@ impl Reader<'_> {
                 "more data than the connection window",
             ));
         }
-        let mut queued = st.received(head.len);
         let id = head.stream;
         let fate = match st.streams.get_mut(&id) {
             // A stream we reset, or whose caller gave up: the data is dropped.
@@ -273,12 +272,14 @@ impl Reader<'_> {
         };
         match fate {
             Fate::Take => {}
-            Fate::Drop => return Ok(queued),
+            Fate::Drop => return Ok(st.received(head.len, 0)),
             Fate::Reset(code, message) => {
+                st.received(head.len, 0);
                 st.reset(id, code, ClientError::protocol(message), &mut self.wake);
                 return Ok(true);
             }
         }
+        let mut queued = st.received(head.len, end - start);
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(queued);
         };
@@ -580,10 +581,18 @@ enum Parsed {
 /// field.
 fn response_head(fields: &[Field], end_stream: bool) -> Result<Parsed, String> {
     let mut status = None;
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    // Capped: a list of many tiny fields must not ask for a huge (or panicking) map before
+    // its size is checked.
+    let mut headers = HeaderMap::with_capacity(fields.len().min(64));
     let mut size = 0usize;
     for (i, f) in fields.iter().enumerate() {
         size += f.size();
+        if let Some(why) = f.malformed() {
+            return Err(why.to_owned());
+        }
+        if size > MAX_HEADER_LIST as usize {
+            return Err(format!("headers over {} KiB", MAX_HEADER_LIST >> 10));
+        }
         match &f.name {
             FieldName::Status if i == 0 => {
                 status = Some(
@@ -601,7 +610,9 @@ fn response_head(fields: &[Field], end_stream: bool) -> Result<Parsed, String> {
             FieldName::Malformed(why) => return Err((*why).to_owned()),
             FieldName::Header(name) => {
                 check_field(name)?;
-                headers.append(name.clone(), f.value.clone());
+                headers
+                    .try_append(name.clone(), f.value.clone())
+                    .map_err(|_| "too many fields".to_owned())?;
             }
         }
     }
@@ -623,15 +634,19 @@ fn trailers(fields: &[Field], end_stream: bool) -> Result<HeaderMap, String> {
     if !end_stream {
         return Err("a second header block that does not end the stream".into());
     }
-    let mut map = HeaderMap::with_capacity(fields.len());
+    let mut map = HeaderMap::with_capacity(fields.len().min(64));
     let mut size = 0usize;
     for f in fields {
-        let FieldName::Header(name) = &f.name else {
+        if size > MAX_HEADER_LIST as usize {
+            return Err(format!("trailers over {} KiB", MAX_HEADER_LIST >> 10));
+        }
+        let (FieldName::Header(name), true) = (&f.name, f.valid()) else {
             return Err("a pseudo-header or malformed field in trailers".into());
         };
         size += f.size();
         check_field(name)?;
-        map.append(name.clone(), f.value.clone());
+        map.try_append(name.clone(), f.value.clone())
+            .map_err(|_| "too many fields".to_owned())?;
     }
     if size > MAX_HEADER_LIST as usize {
         return Err(format!("trailers over {} KiB", MAX_HEADER_LIST >> 10));

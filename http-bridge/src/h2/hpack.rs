@@ -110,12 +110,24 @@ pub struct Field {
     /// keeps neither its name nor its value, but still takes its room in the table).
     name_len: usize,
     size: usize,
+    /// Why the field is not valid HTTP, if it is not: its message must be refused. A good
+    /// name with a bad value keeps the name, so later fields naming it by index are fine.
+    malformed: Option<&'static str>,
 }
 
 impl Field {
     /// The field's size as header-list limits count it: name, value and 32.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    pub fn valid(&self) -> bool {
+        self.malformed.is_none()
+    }
+
+    /// Why the field makes its message malformed.
+    pub fn malformed(&self) -> Option<&'static str> {
+        self.malformed
     }
 }
 
@@ -139,21 +151,25 @@ fn with_value(
     name_len: usize,
     size: usize,
 ) -> Field {
-    let malformed = |why| Field {
-        name: FieldName::Malformed(why),
-        value: HeaderValue::from_static(""),
+    let (name, value, malformed) = match (name, HeaderValue::from_maybe_shared(value)) {
+        (Ok(name), Ok(value)) => (name, value, None),
+        (Err(why), _) => (
+            FieldName::Malformed(why),
+            HeaderValue::from_static(""),
+            Some(why),
+        ),
+        (Ok(name), Err(_)) => (
+            name,
+            HeaderValue::from_static(""),
+            Some("an invalid field value"),
+        ),
+    };
+    Field {
+        name,
+        value,
         name_len,
         size,
-    };
-    match (name, HeaderValue::from_maybe_shared(value)) {
-        (Ok(name), Ok(value)) => Field {
-            name,
-            value,
-            name_len,
-            size,
-        },
-        (Err(why), _) => malformed(why),
-        (_, Err(_)) => malformed("an invalid field value"),
+        malformed,
     }
 }
 
@@ -584,13 +600,26 @@ mod tests {
             0x00, 0x01, b'a', 0x01, b'\n', // invalid value
             0xbe,  // the indexed malformed entry again
         ];
-        let got = decode_all(&mut d, &block).unwrap();
-        assert_eq!(got.len(), 3);
-        assert!(
-            got.iter().all(|(n, _)| n.starts_with("malformed")),
-            "{got:?}"
+        let mut verdicts = Vec::new();
+        d.decode(&block, |f| verdicts.push(f.malformed())).unwrap();
+        assert_eq!(
+            verdicts,
+            [
+                Some("an uppercase field name"),
+                Some("an invalid field value"),
+                Some("an uppercase field name")
+            ]
         );
         assert_eq!(d.size, 1 + 1 + 32);
+        // A good name with a bad value keeps its name: naming it by index with a good value
+        // is fine.
+        let mut d = Decoder::new(4096);
+        let block = [0x40, 0x01, b'a', 0x01, b'\n', 0x7e, 0x01, b'x'];
+        let mut verdicts = Vec::new();
+        d.decode(&block, |f| verdicts.push((f.malformed(), f.value.clone())))
+            .unwrap();
+        assert_eq!(verdicts[0].0, Some("an invalid field value"));
+        assert_eq!(verdicts[1], (None, http::HeaderValue::from_static("x")));
     }
 
     fn hex(s: &str) -> Vec<u8> {

@@ -93,7 +93,10 @@ pub(super) async fn open(
         let id = st.next_id;
         st.next_id += 2;
         if st.next_id > 0x7fff_ffff {
-            conn.close_to_new_streams(); // ids used up: later calls get a new connection
+            // Ids used up: later calls, and those waiting for a slot here, get a new
+            // connection.
+            conn.close_to_new_streams();
+            st.slot_waiters.drain(..).for_each(Waker::wake);
         }
         Poll::Ready(Ok((id, start(&mut st, id, outgoing))))
     })
@@ -361,6 +364,8 @@ impl Drop for StreamRef {
                 wake.append(&mut st.slot_waiters);
             }
             wake.extend(s.send_waker.take());
+            // Messages nobody will read no longer count against the connection's budget.
+            st.consumed(s.data.iter().map(Bytes::len).sum());
         }
         self.conn.wake_writer.notify_one();
         wake.into_iter().for_each(Waker::wake);
@@ -400,7 +405,7 @@ impl hyper::body::Body for RecvBody {
             return Poll::Ready(None);
         };
         if let Some(data) = s.data.pop_front() {
-            if st.release(Some(id), data.len()) {
+            if st.release(Some(id), data.len()) | st.consumed(data.len()) {
                 drop(st);
                 this.stream.conn.wake_writer.notify_one();
             }
