@@ -108,8 +108,8 @@ pub(super) async fn open(
         conn: Arc::clone(conn),
         id,
     };
-    if let Some(first) = pump {
-        let body = outgoing.body.take().expect("a body until it is sent");
+    // The body is there until a stream is opened, and only one is.
+    if let (Some(first), Some(body)) = (pump, outgoing.body.take()) {
         tokio::spawn(pump_body(Arc::clone(conn), id, body, first));
     }
     let (head, empty) = poll_fn(|cx| {
