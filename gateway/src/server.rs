@@ -22,7 +22,7 @@ use crate::http1::conn::{self, Ended};
 /// A response body: a whole JSON document, or a stream passed through (gRPC).
 pub type Body = BoxBody<Bytes, BoxError>;
 
-/// A body's error: hyper's own, or the proxy client's I/O error.
+/// A body's error: an upstream's (HTTP/2 reset, I/O) or a request body's.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A whole body as a [`Body`].

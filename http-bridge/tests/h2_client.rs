@@ -267,7 +267,7 @@ async fn the_concurrency_limit_holds_calls_back_until_a_stream_ends() {
 }
 
 #[tokio::test]
-async fn goaway_fails_untaken_calls_as_retryable_and_a_new_connection_serves_the_next() {
+async fn a_call_beyond_goaway_goes_again_on_a_new_connection() {
     let (client, listener, addr) = setup().await;
     let (a, b) = (post(&listener, b"a"), post(&listener, b"b"));
     let calls = tokio::spawn({
@@ -282,21 +282,16 @@ async fn goaway_fails_untaken_calls_as_retryable_and_a_new_connection_serves_the
     goaway.extend_from_slice(&0u32.to_be_bytes());
     peer.send(GOAWAY, 0, 0, &goaway).await;
     peer.answer(1, b"taken").await;
-    let (a, b) = calls.await.expect("join");
-    assert_eq!(&a.expect("stream 1 is still answered").0[..], b"taken");
-    let b = b.expect_err("stream 3 was not taken");
-    assert!(b.is_connect(), "retryable: {b}");
-    // The next call opens a new connection.
-    let next = tokio::spawn({
-        let client = client.clone();
-        let req = post(&listener, b"c");
-        async move { outcome(&client, addr, req).await }
-    });
+    // Stream 3 was not taken: its whole message goes again, on a new connection.
     let mut fresh = Peer::accept(&listener, &[]).await;
     let h = fresh.next(HEADERS).await;
     assert_eq!(h.stream, 1, "a new connection starts at stream 1");
-    fresh.answer(1, b"fresh").await;
-    assert_eq!(&next.await.expect("join").expect("answer").0[..], b"fresh");
+    let data = fresh.next(DATA).await;
+    assert_eq!(&data.payload[..], b"b", "the same message");
+    fresh.answer(1, b"again").await;
+    let (a, b) = calls.await.expect("join");
+    assert_eq!(&a.expect("stream 1 is still answered").0[..], b"taken");
+    assert_eq!(&b.expect("sent again").0[..], b"again");
 }
 
 #[tokio::test]
@@ -312,6 +307,11 @@ async fn resets_say_whether_the_call_was_taken() {
     let two = peer.next(HEADERS).await.stream;
     peer.send(RST_STREAM, 0, one, &7u32.to_be_bytes()).await; // REFUSED_STREAM
     peer.send(RST_STREAM, 0, two, &2u32.to_be_bytes()).await; // INTERNAL_ERROR
+                                                              // A refused call is sent once more (the connection is still good); refused again, it
+                                                              // fails as not taken.
+    let again = peer.next(HEADERS).await.stream;
+    assert!(again > two, "a new stream: {again}");
+    peer.send(RST_STREAM, 0, again, &7u32.to_be_bytes()).await;
     let (a, b) = calls.await.expect("join");
     let (a, b) = (a.expect_err("refused"), b.expect_err("reset"));
     assert!(a.is_connect(), "{a}");
@@ -319,6 +319,7 @@ async fn resets_say_whether_the_call_was_taken() {
         !b.is_connect() && b.to_string().contains("INTERNAL_ERROR"),
         "{b}"
     );
+    assert_eq!(b.reset_code(), Some(2), "the code, to pass on");
 }
 
 #[tokio::test]
@@ -438,7 +439,12 @@ async fn a_connection_closed_mid_answer_fails_the_body_and_a_dead_address_is_a_c
     peer.send(DATA, 0, stream, b"part").await;
     drop(peer);
     let e = call.await.expect("join").expect_err("cut short");
-    assert!(!e.is_connect() && e.to_string().contains("closed"), "{e}");
+    // A close with our frames unread may reach us as a reset instead of a FIN.
+    let told = e.to_string();
+    assert!(
+        !e.is_connect() && (told.contains("closed") || told.contains("reset")),
+        "{e}"
+    );
 
     drop(listener);
     let e = client

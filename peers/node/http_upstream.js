@@ -14,6 +14,9 @@
  *   /echo                JSON: method, url, headers, body length, sha256, first and last 16
  *                        bytes, socket port
  *   /conn                JSON: the client socket's remote port (to see connection reuse)
+ *   /slow?n=N&ms=M       N chunks of 1000 bytes, one every M ms; an answer the client
+ *                        abandons before its end is counted
+ *   /aborted             JSON: how many /slow answers were abandoned so far
  *   /nocontent           204
  *   /close               "bye" with `connection: close` (Node closes after)
  * Raw TCP paths (second port):
@@ -40,6 +43,8 @@ function pattern(n) {
   for (let i = 0; i < n; i++) buf[i] = 97 + (i % 26);
   return buf;
 }
+
+let aborted = 0;
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
@@ -99,6 +104,25 @@ const server = http.createServer((req, res) => {
       });
       return;
     }
+    case '/slow': {
+      const n = Number(url.searchParams.get('n') || 100);
+      const ms = Number(url.searchParams.get('ms') || 20);
+      let i = 0;
+      let done = false;
+      res.on('close', () => { if (!done) aborted++; });
+      const tick = () => {
+        if (i === n) { done = true; res.end(); return; }
+        i++;
+        res.write(pattern(1000));
+        setTimeout(tick, ms);
+      };
+      tick();
+      return;
+    }
+    case '/aborted':
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ aborted }));
+      return;
     case '/conn':
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ port: req.socket.remotePort }));

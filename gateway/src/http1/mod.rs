@@ -13,7 +13,7 @@
 //! Why not hyper's server: at 1,000 open connections hyper keeps a 16 KiB read buffer and an
 //! 8 KiB header buffer for each, whether busy or not. Here a connection owns a 4 KiB read
 //! buffer that grows only for a large head, and a head buffer the size of its last head.
-//! HTTP/2 connections (detected by their preface) are still served by hyper.
+//! HTTP/2 connections (detected by their preface) go to [`crate::http2`].
 
 pub mod body;
 pub mod conn;

@@ -16,6 +16,8 @@ pub struct RecvBody {
     shared: Arc<Shared>,
     id: u32,
     done: bool,
+    /// Bytes handed to the reader so far.
+    read: u64,
 }
 
 impl RecvBody {
@@ -24,6 +26,7 @@ impl RecvBody {
             shared,
             id,
             done: false,
+            read: 0,
         }
     }
 }
@@ -56,6 +59,7 @@ impl Body for RecvBody {
             return Poll::Ready(Some(Err("the client reset the stream".into())));
         };
         if let Some(data) = s.data.pop_front() {
+            this.read += data.len() as u64;
             if st.release(Some(id), data.len()) | st.consumed(data.len()) {
                 drop(st);
                 this.shared.wake_writer.notify_one();
@@ -78,6 +82,26 @@ impl Body for RecvBody {
             s.recv_waker = Some(cx.waker().clone());
         }
         Poll::Pending
+    }
+
+    /// Exact when the request said its `content-length` (what is left of it), or once the
+    /// client has sent everything: a proxy can then forward the length instead of chunking.
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        if self.done {
+            return hyper::body::SizeHint::with_exact(0);
+        }
+        let st = self.shared.lock();
+        let Some(s) = st.streams.get(&self.id) else {
+            return hyper::body::SizeHint::default();
+        };
+        if let Some(length) = s.content_length {
+            return hyper::body::SizeHint::with_exact(length.saturating_sub(self.read));
+        }
+        if s.remote_done {
+            let queued: usize = s.data.iter().map(Bytes::len).sum();
+            return hyper::body::SizeHint::with_exact(queued as u64);
+        }
+        hyper::body::SizeHint::default()
     }
 
     fn is_end_stream(&self) -> bool {

@@ -51,6 +51,11 @@ const OUT_CAP: usize = 1 << 20;
 const WRITE_STALL: Duration = Duration::from_secs(30);
 /// How long a closed connection reads and drops what the client still sends.
 const LINGER: Duration = Duration::from_secs(1);
+/// How long the rest of the preface may take.
+const PREFACE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a graceful stop waits for the client's answer to its PING before naming the
+/// last stream taken.
+const STOP_PING_WAIT: Duration = Duration::from_secs(1);
 
 /// Serves one HTTP/2 connection; `read` holds the bytes already read (the preface onwards).
 pub async fn serve<IO>(
@@ -66,12 +71,22 @@ pub async fn serve<IO>(
     let (mut rd, wr) = tokio::io::split(io);
     let mut buf = BytesMut::with_capacity(16 << 10);
     buf.extend_from_slice(&read);
-    // The preface (RFC 9113 §3.4): the connection was recognised by its first line.
-    while buf.len() < frame::PREFACE.len() {
-        match rd.read_buf(&mut buf).await {
-            Ok(n) if n > 0 => {}
-            _ => return,
+    // The preface (RFC 9113 §3.4): the connection was recognised by its first line; the rest
+    // must follow promptly.
+    let preface = async {
+        while buf.len() < frame::PREFACE.len() {
+            match rd.read_buf(&mut buf).await {
+                Ok(n) if n > 0 => {}
+                _ => return false,
+            }
         }
+        true
+    };
+    if !matches!(
+        tokio::time::timeout(PREFACE_TIMEOUT, preface).await,
+        Ok(true)
+    ) {
+        return;
     }
     if !buf.starts_with(frame::PREFACE) {
         return;
@@ -101,6 +116,11 @@ pub async fn serve<IO>(
     let mut reader = Reader::new(Arc::clone(&shared), handler, remote, max_head);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
     let (mut reads, mut seen, mut quiet) = (0u64, 0u64, 0u32);
+    // Armed when stopping: the final GOAWAY goes out when it fires, if the PING was not
+    // answered first.
+    let final_goaway = tokio::time::sleep(Duration::from_secs(86_400));
+    tokio::pin!(final_goaway);
+    let mut final_goaway_armed = false;
     loop {
         let result = reader.frames(&mut buf);
         reader.wake.drain(..).for_each(std::task::Waker::wake);
@@ -145,19 +165,13 @@ pub async fn serve<IO>(
             }
             _ = ticker.tick() => {
                 shared.lock().strikes = 0;
-                if reads != seen && !shared.lock().stopping {
+                if reads != seen {
                     (seen, quiet) = (reads, 0);
                     shared.lock().ping_outstanding = false;
                     continue;
                 }
                 quiet += 1;
                 let mut st = shared.lock();
-                if st.stopping && !st.draining {
-                    st.final_goaway(); // the client never answered the drain PING
-                    drop(st);
-                    shared.wake_writer.notify_one();
-                    continue;
-                }
                 if st.ping_outstanding && quiet >= IDLE_TICKS + 2 {
                     break; // the client is gone without a word
                 }
@@ -168,7 +182,19 @@ pub async fn serve<IO>(
                     shared.wake_writer.notify_one();
                 }
             }
+            _ = &mut final_goaway, if final_goaway_armed => {
+                // The client never answered the stop PING.
+                final_goaway_armed = false;
+                let mut st = shared.lock();
+                if !st.draining {
+                    st.final_goaway();
+                    drop(st);
+                    shared.wake_writer.notify_one();
+                }
+            }
             _ = stop.wait_for(|s| *s), if !shared.lock().stopping => {
+                final_goaway.as_mut().reset(tokio::time::Instant::now() + STOP_PING_WAIT);
+                final_goaway_armed = true;
                 // Two phases, as RFC 9113 §6.8 suggests: announce, then after a round trip
                 // name the last stream taken.
                 let mut st = shared.lock();

@@ -353,6 +353,7 @@ impl Reader {
                 recv_window: i64::from(STREAM_WINDOW),
                 content_length,
                 send_window,
+                opened: Some(std::time::Instant::now()),
                 ..Stream::default()
             },
         );
@@ -418,11 +419,12 @@ impl Reader {
         if let Some(task) = s.task.take() {
             task.abort();
         }
+        // Opening streams only to cancel them at once makes us work for nothing (the "rapid
+        // reset" attack, CVE-2023-44487); a client cancelling calls it waited on is not that.
+        let rapid = !s.answered && s.opened.is_some_and(|t| t.elapsed() < RAPID_RESET);
         s.remote_done = true; // nothing of ours to reset back
         let idle = st.finish(id, None, &mut self.wake);
-        // Opening streams only to cancel them makes us work for nothing (the "rapid reset"
-        // attack, CVE-2023-44487): counted, and past a generous rate the connection drains.
-        let cut = st.strike();
+        let cut = rapid && st.strike();
         drop(st);
         if idle {
             self.shared.wake_reader.notify_one();
@@ -556,6 +558,8 @@ fn calm(message: &str) -> ConnError {
 }
 
 const ENHANCE_YOUR_CALM: u32 = 11;
+/// A stream cancelled younger than this, before any answer, counts as a strike.
+const RAPID_RESET: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A request head from its fields (RFC 9113 §8.3): the pseudo-headers first, each once;
 /// `:method`, `:scheme` and `:path` present (CONNECT is not served); no connection-specific

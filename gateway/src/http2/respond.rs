@@ -88,6 +88,9 @@ pub(super) async fn respond(
             First::Streaming(f) => (false, None, Some(f)),
         };
         put_head(&mut st, id, parts.status, &parts.headers, end, exact);
+        if let Some(s) = st.streams.get_mut(&id) {
+            s.answered = true;
+        }
         if let Some(data) = whole {
             frame::put_head(&mut st.out, data.len(), frame::DATA, frame::END_STREAM, id);
             st.out.put_slice(&data);
@@ -181,8 +184,15 @@ async fn pump_body(
             Some(f) => f,
             None => match body.frame().await {
                 Some(Ok(f)) => f,
-                Some(Err(_)) => {
-                    end(shared, id, Some(frame::INTERNAL_ERROR));
+                Some(Err(e)) => {
+                    // A provider's reset is passed on with its code (a gRPC client reads
+                    // CANCEL, REFUSED_STREAM, ENHANCE_YOUR_CALM as distinct statuses).
+                    let code = e
+                        .downcast_ref::<http_bridge::h2::ClientError>()
+                        .and_then(http_bridge::h2::ClientError::reset_code)
+                        .filter(|&c| c != frame::NO_ERROR)
+                        .unwrap_or(frame::INTERNAL_ERROR);
+                    end(shared, id, Some(code));
                     return;
                 }
                 None => {

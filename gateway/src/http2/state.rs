@@ -58,6 +58,10 @@ pub(super) struct Stream {
     pub send_waker: Option<Waker>,
     /// The task answering this stream: aborted when the client resets it.
     pub task: Option<AbortHandle>,
+    /// When the stream opened, and whether its answer has started: a cancel of a young
+    /// stream not yet answered is what a rapid-reset attack looks like.
+    pub opened: Option<std::time::Instant>,
+    pub answered: bool,
 }
 
 pub(super) struct State {

@@ -44,7 +44,7 @@ impl Runtime {
     }
 
     /// Open Dubbo2 connections per cluster (configured and from xDS). Triple/gRPC connections
-    /// live in hyper's pool, which does not count them.
+    /// live in the HTTP/2 clients, which do not count them.
     pub fn open_connections(&self) -> Vec<(String, usize)> {
         let mut out: Vec<(String, usize)> = self
             .clusters

@@ -23,6 +23,8 @@ use super::ClientError;
 /// connections are watched by TCP keep-alive instead (servers penalise pings without calls).
 const TICK: Duration = Duration::from_secs(10);
 const IDLE_TICKS: u32 = 30;
+/// A connection without calls for this many ticks (90 s) is closed.
+const UNUSED_TICKS: u32 = 9;
 /// The largest frame we accept (our SETTINGS_MAX_FRAME_SIZE: the default).
 const MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME as usize;
 /// A header block spread over CONTINUATION frames may not grow past this.
@@ -87,7 +89,7 @@ pub(super) async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
     };
     let mut buf = BytesMut::with_capacity(16 << 10);
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
-    let (mut reads, mut seen, mut idle) = (0u64, 0u64, 0u32);
+    let (mut reads, mut seen, mut idle, mut unused) = (0u64, 0u64, 0u32, 0u32);
     loop {
         if let Err((code, error)) = reader.frames(&mut buf) {
             reader.flush_wakes();
@@ -114,6 +116,19 @@ pub(super) async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
                 }
             },
             _ = ticker.tick() => {
+                {
+                    let mut st = shared.lock();
+                    unused = if st.streams.is_empty() { unused + 1 } else { 0 };
+                    if unused >= UNUSED_TICKS {
+                        // No call for 90 s: closed, so connections to providers taken out of
+                        // service do not stay forever; the next call opens a new one.
+                        shared.close_to_new_streams();
+                        st.client_gone = true;
+                        drop(st);
+                        shared.wake_writer.notify_one();
+                        continue;
+                    }
+                }
                 if reads != seen {
                     (seen, idle) = (reads, 0);
                     shared.lock().ping_outstanding = false;

@@ -46,6 +46,8 @@ pub use stream::RecvBody;
 pub struct ClientError {
     kind: ErrorKind,
     message: Arc<str>,
+    /// The provider's RST_STREAM code, when it reset the stream.
+    code: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,7 @@ impl ClientError {
         ClientError {
             kind,
             message: Arc::from(message.into()),
+            code: None,
         }
     }
     fn connect(message: impl Into<String>) -> Self {
@@ -94,10 +97,18 @@ impl ClientError {
             11 => "ENHANCE_YOUR_CALM",
             _ => "an error",
         };
-        Self::new(
-            ErrorKind::Reset,
-            format!("the provider reset the stream ({name}, code {code})"),
-        )
+        ClientError {
+            code: Some(code),
+            ..Self::new(
+                ErrorKind::Reset,
+                format!("the provider reset the stream ({name}, code {code})"),
+            )
+        }
+    }
+
+    /// The code the provider reset the stream with, to pass on to a caller that is proxied.
+    pub fn reset_code(&self) -> Option<u32> {
+        self.code
     }
 
     /// Nothing reached the provider, or it says it did not take the call: another endpoint
@@ -124,8 +135,9 @@ pub struct Client {
 
 struct Inner {
     conns: Mutex<HashMap<SocketAddr, Arc<Shared>>>,
-    /// One connect at a time per address: calls arriving meanwhile wait for it.
-    connecting: Mutex<HashMap<SocketAddr, Arc<tokio::sync::Mutex<()>>>>,
+    /// One connect at a time per address: calls arriving meanwhile wait for it, and learn
+    /// of its failure for a moment after (rather than each trying again in turn).
+    connecting: Mutex<HashMap<SocketAddr, Arc<tokio::sync::Mutex<Option<Failed>>>>>,
     connect_timeout: Duration,
 }
 
@@ -166,11 +178,14 @@ impl Client {
     ) -> Result<Response<RecvBody>, ClientError> {
         let (parts, body) = request.into_parts();
         let mut outgoing = stream::Outgoing::new(parts, body).await?;
-        // A connection found closed before the call went out is replaced, once.
+        // A call the provider did not take (a connection found closed, a refused stream, a
+        // GOAWAY) goes once more on a new connection, when it can be sent again.
         for attempt in 0..2 {
             let conn = self.connection(addr).await?;
             match stream::open(&conn, &mut outgoing).await {
-                Err(e) if e.kind == ErrorKind::NotProcessed && attempt == 0 && !outgoing.sent() => {
+                Err(e)
+                    if e.kind == ErrorKind::NotProcessed && attempt == 0 && outgoing.rewind() =>
+                {
                     continue;
                 }
                 result => return result,
@@ -194,11 +209,24 @@ impl Client {
                 .unwrap_or_else(|p| p.into_inner());
             Arc::clone(connecting.entry(addr).or_default())
         };
-        let _turn = gate.lock().await;
+        let mut turn = gate.lock().await;
         if let Some(conn) = self.usable(addr) {
             return Ok(conn);
         }
-        let conn = connect(addr, self.inner.connect_timeout).await?;
+        if let Some(failed) = turn.as_ref().filter(|f| f.at.elapsed() < CONNECT_BACKOFF) {
+            return Err(failed.error.clone());
+        }
+        let conn = match connect(addr, self.inner.connect_timeout).await {
+            Ok(conn) => conn,
+            Err(error) => {
+                *turn = Some(Failed {
+                    at: std::time::Instant::now(),
+                    error: error.clone(),
+                });
+                return Err(error);
+            }
+        };
+        *turn = None;
         let previous = self
             .inner
             .conns
@@ -237,6 +265,16 @@ impl Client {
     }
 }
 
+/// A connect that failed, remembered for [`CONNECT_BACKOFF`].
+struct Failed {
+    at: std::time::Instant,
+    error: ClientError,
+}
+
+/// How long a failed connect answers for its address: calls queued behind it fail at once
+/// (Unavailable) instead of each waiting out another connect timeout.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(500);
+
 /// A connection no longer in the client's map closes once its last stream ends.
 fn retire(conn: &Shared) {
     conn.lock().client_gone = true;
@@ -260,7 +298,11 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Arc<Shared>, Cli
         .with_time(Duration::from_secs(60))
         .with_interval(Duration::from_secs(10))
         .with_retries(3);
-    let _ = socket2::SockRef::from(&socket).set_tcp_keepalive(&keepalive);
+    let sock = socket2::SockRef::from(&socket);
+    let _ = sock.set_tcp_keepalive(&keepalive);
+    // A provider gone silent mid-call (host down, path cut) is found by the kernel: data left
+    // unacknowledged this long closes the connection, and every call on it fails.
+    let _ = sock.set_tcp_user_timeout(Some(Duration::from_secs(30)));
     let shared = Shared::new();
     {
         let mut st = shared.lock();

@@ -34,6 +34,8 @@ pub(super) struct Outgoing {
     body: Option<Body>,
     first: Option<First>,
     sent: bool,
+    /// A whole body (a reference-counted copy), so the call can be sent again.
+    whole: Option<Bytes>,
 }
 
 impl Outgoing {
@@ -55,17 +57,36 @@ impl Outgoing {
                 Poll::Pending => First::Streaming(None),
             }
         };
+        let whole = match &first {
+            First::Whole(data) => Some(data.clone()),
+            First::Empty => Some(Bytes::new()),
+            First::Streaming(_) => None,
+        };
         Ok(Outgoing {
             parts,
             body: Some(body),
             first: Some(first),
             sent: false,
+            whole,
         })
     }
 
-    /// Whether the call has gone out (then it cannot be tried again).
-    pub fn sent(&self) -> bool {
-        self.sent
+    /// Makes the call ready to go again, if it can be: not yet sent, or sent with a whole
+    /// body (a streamed one is gone).
+    pub fn rewind(&mut self) -> bool {
+        if !self.sent {
+            return true;
+        }
+        let Some(data) = self.whole.clone() else {
+            return false;
+        };
+        self.first = Some(if data.is_empty() {
+            First::Empty
+        } else {
+            First::Whole(data)
+        });
+        self.sent = false;
+        true
     }
 }
 
@@ -108,8 +129,14 @@ pub(super) async fn open(
         conn: Arc::clone(conn),
         id,
     };
-    // The body is there until a stream is opened, and only one is.
-    if let (Some(first), Some(body)) = (pump, outgoing.body.take()) {
+    if let Some(first) = pump {
+        // The body is there until the first stream takes it; a call sent again has a whole
+        // body, already ended, so an empty one stands in.
+        let body = outgoing.body.take().unwrap_or_else(|| {
+            http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed()
+        });
         tokio::spawn(pump_body(Arc::clone(conn), id, body, first));
     }
     let (head, empty) = poll_fn(|cx| {
