@@ -15,6 +15,9 @@
 //! - A malformed request resets its stream (PROTOCOL_ERROR); a broken connection (bad frames,
 //!   bad HPACK, flow-control violations) is closed with GOAWAY and the error code.
 //! - A stream the client resets drops its handler, which cancels the upstream call.
+//! - Abuse (streams cancelled young before any answer, streams reset for the client's errors,
+//!   malformed requests, empty frames) is counted per 10 s: past 1,000 the connection drains,
+//!   past 2,000 it is cut. A client that does not read stops being read past 1 MiB queued.
 //! - A connection idle for 60 s is pinged and closed if the ping goes unanswered for 20 s.
 //! - When the gateway stops: GOAWAY in two phases (announce with a PING, then name the last
 //!   stream taken once the PING is answered, so requests already on the wire are served),

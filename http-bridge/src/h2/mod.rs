@@ -8,9 +8,11 @@
 //! into the connection's write buffer, and one writer task sends everything queued in a turn of
 //! the event loop with one system call.
 //!
-//! * [`Client`]: connections by provider address, opened on first use and replaced when they
-//!   fail or the provider sends GOAWAY; [`Client::request`] streams both ways, so it proxies
-//!   every kind of gRPC call.
+//! * [`Client`]: connections by provider address, opened on first use, closed after 90 s
+//!   without calls, and replaced when they fail or the provider sends GOAWAY (a call it did not
+//!   take goes once more when its message was whole); [`Client::request`] streams both ways,
+//!   so it proxies every kind of gRPC call. A provider gone silent is found by the kernel
+//!   (`TCP_USER_TIMEOUT`, keep-alive) rather than by frequent pings, which gRPC servers punish.
 //! * `conn`: one connection's shared state (streams, windows, settings, write buffer).
 //! * `driver`: the reader task (frames to calls) and the writer task.
 //! * `stream`: opening a stream, pumping a request body under flow control, and
