@@ -40,7 +40,7 @@ use tokio::sync::watch;
 
 pub use body::RecvBody;
 use reader::Reader;
-use state::{Shared, CONN_WINDOW, MAX_STREAMS, STREAM_WINDOW};
+use state::{Shared, MAX_STREAMS, STREAM_WINDOW};
 
 use crate::server::Handler;
 
@@ -97,7 +97,8 @@ pub async fn serve<IO>(
     let _ = buf.split_to(frame::PREFACE.len());
     let shared = Arc::new(Shared::new());
     {
-        let mut st = shared.lock();
+        let mut guard = shared.lock();
+        let st = &mut *guard;
         let out = &mut st.out;
         frame::put_settings(
             out,
@@ -110,8 +111,7 @@ pub async fn serve<IO>(
                 ),
             ],
         );
-        frame::put_window_update(out, 0, CONN_WINDOW - frame::DEFAULT_WINDOW);
-        st.recv_window = i64::from(CONN_WINDOW);
+        st.recv.open(out);
     }
     let writer = tokio::spawn(write_loop(Arc::clone(&shared), wr));
     // However the reader ends (a panic included), the writer is told to finish.

@@ -153,8 +153,7 @@ impl Reader {
         let (start, end) = frame::unpad(&head, payload)
             .ok_or_else(|| conn_error(frame::PROTOCOL_ERROR, "padding longer than its frame"))?;
         let mut st = self.shared.lock();
-        st.recv_window -= head.len as i64;
-        if st.recv_window < 0 {
+        if !st.recv.take(head.len) {
             return Err(conn_error(
                 frame::FLOW_CONTROL_ERROR,
                 "more data than the connection window",

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use tokio::sync::Notify;
 
+use super::flow::ConnRecv;
 use super::frame::{self, MAX_WINDOW};
 use super::hpack::Encoder;
 use super::ClientError;
@@ -19,10 +20,6 @@ use super::ClientError;
 /// The window we give each stream (SETTINGS_INITIAL_WINDOW_SIZE): a provider may send this
 /// much of one answer before the caller reads it.
 pub(super) const STREAM_WINDOW: u32 = 1 << 20;
-/// The window we give the whole connection.
-pub(super) const CONN_WINDOW: u32 = 8 << 20;
-/// Bytes a connection may hold for readers before its window is given back only as they read.
-const BUFFER_BUDGET: usize = CONN_WINDOW as usize;
 /// The largest header list we accept (SETTINGS_MAX_HEADER_LIST_SIZE).
 pub(super) const MAX_HEADER_LIST: u32 = 64 << 10;
 
@@ -76,13 +73,8 @@ pub(super) struct State {
     pub next_id: u32,
     /// How much more we may send on the connection.
     pub send_window: i64,
-    /// How much more the provider may send on the connection.
-    pub recv_window: i64,
-    pub recv_unacked: u32,
-    /// Bytes received and waiting for their readers, and connection window held back while
-    /// that is over [`BUFFER_BUDGET`].
-    pub buffered: usize,
-    pub owed: usize,
+    /// The connection's receive window.
+    pub recv: ConnRecv,
     pub peer_initial_window: i64,
     pub peer_max_frame: usize,
     pub peer_max_streams: u32,
@@ -109,10 +101,7 @@ impl Shared {
                 streams: frame::StreamMap::default(),
                 next_id: 1,
                 send_window: i64::from(frame::DEFAULT_WINDOW),
-                recv_window: i64::from(frame::DEFAULT_WINDOW),
-                recv_unacked: 0,
-                buffered: 0,
-                owed: 0,
+                recv: ConnRecv::default(),
                 peer_initial_window: i64::from(frame::DEFAULT_WINDOW),
                 peer_max_frame: frame::DEFAULT_MAX_FRAME as usize,
                 peer_max_streams: u32::MAX,
@@ -229,40 +218,14 @@ impl State {
         true
     }
 
-    /// Gives back connection window as data arrives, whatever becomes of it, up to a budget
-    /// of bytes buffered unread: the streams' own windows hold back a slow reader, and one
-    /// slow stream must not stall the others by sitting on the connection's window, but all
-    /// of them together may not buffer without bound (256 streams of 1 MiB). `kept`: how many
-    /// of the `n` bytes now wait for a reader.
+    /// `n` bytes arrived on the connection, `kept` of them for a reader (see [`ConnRecv`]).
     pub fn received(&mut self, n: usize, kept: usize) -> bool {
-        self.buffered += kept;
-        if self.buffered > BUFFER_BUDGET {
-            self.owed += n;
-            return false;
-        }
-        self.credit(n)
+        self.recv.received(n, kept, &mut self.out)
     }
 
-    /// `n` buffered bytes were read (or dropped with their stream): window held back while
-    /// over budget goes back once under it.
+    /// `n` buffered bytes were read, or dropped with their stream.
     pub fn consumed(&mut self, n: usize) -> bool {
-        self.buffered = self.buffered.saturating_sub(n);
-        if self.owed == 0 || self.buffered > BUFFER_BUDGET {
-            return false;
-        }
-        let owed = std::mem::take(&mut self.owed);
-        self.credit(owed)
-    }
-
-    fn credit(&mut self, n: usize) -> bool {
-        self.recv_unacked += n as u32;
-        if self.recv_unacked < CONN_WINDOW / 2 {
-            return false;
-        }
-        frame::put_window_update(&mut self.out, 0, self.recv_unacked);
-        self.recv_window += i64::from(self.recv_unacked);
-        self.recv_unacked = 0;
-        true
+        self.recv.consumed(n, &mut self.out)
     }
 
     /// Applies the provider's SETTINGS; an error is the connection error to send.

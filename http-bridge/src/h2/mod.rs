@@ -13,7 +13,8 @@
 //!   take goes once more when its message was whole); [`Client::request`] streams both ways,
 //!   so it proxies every kind of gRPC call. A provider gone silent is found by the kernel
 //!   (`TCP_USER_TIMEOUT`, keep-alive) rather than by frequent pings, which gRPC servers punish.
-//! * `conn`: one connection's shared state (streams, windows, settings, write buffer).
+//! * `conn`: one connection's shared state (streams, windows, settings, write buffer);
+//!   [`flow`]: the connection's receive window, shared with the server.
 //! * `driver`: the reader task (frames to calls) and the writer task.
 //! * `stream`: opening a stream, pumping a request body under flow control, and
 //!   [`RecvBody`], the answer's body (messages, then trailers).
@@ -25,6 +26,7 @@
 
 mod conn;
 mod driver;
+pub mod flow;
 pub mod frame;
 pub mod hpack;
 mod huffman;
@@ -40,7 +42,7 @@ use http::{Request, Response};
 use tokio::net::TcpStream;
 
 use crate::triple::Body;
-use conn::{Shared, CONN_WINDOW, MAX_HEADER_LIST, STREAM_WINDOW};
+use conn::{Shared, MAX_HEADER_LIST, STREAM_WINDOW};
 pub use stream::RecvBody;
 
 /// How a request failed.
@@ -307,7 +309,8 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Arc<Shared>, Cli
     let _ = sock.set_tcp_user_timeout(Some(Duration::from_secs(30)));
     let shared = Shared::new();
     {
-        let mut st = shared.lock();
+        let mut guard = shared.lock();
+        let st = &mut *guard;
         let out = &mut st.out;
         out.extend_from_slice(frame::PREFACE);
         frame::put_settings(
@@ -318,8 +321,7 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Arc<Shared>, Cli
                 (frame::SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST),
             ],
         );
-        frame::put_window_update(out, 0, CONN_WINDOW - frame::DEFAULT_WINDOW);
-        st.recv_window = i64::from(CONN_WINDOW);
+        st.recv.open(out);
     }
     let (read, write) = socket.into_split();
     tokio::spawn(driver::write_loop(Arc::clone(&shared), write));
