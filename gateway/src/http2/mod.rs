@@ -26,6 +26,7 @@
 
 mod body;
 mod reader;
+mod request;
 mod respond;
 mod state;
 
@@ -39,8 +40,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 
 pub use body::RecvBody;
+use http_bridge::h2::flow::STREAM_WINDOW;
 use reader::Reader;
-use state::{Shared, MAX_STREAMS, STREAM_WINDOW};
+use state::{Shared, MAX_STREAMS};
 
 use crate::server::Handler;
 

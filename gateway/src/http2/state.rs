@@ -9,14 +9,12 @@ use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
-use http_bridge::h2::flow::ConnRecv;
+use http_bridge::h2::flow::{ConnRecv, StreamRecv};
 use http_bridge::h2::frame::{self, MAX_WINDOW};
 use http_bridge::h2::hpack::Encoder;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-/// The window we give each request body (SETTINGS_INITIAL_WINDOW_SIZE).
-pub(super) const STREAM_WINDOW: u32 = 1 << 20;
 /// Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
 pub(super) const MAX_STREAMS: u32 = 256;
 /// Strikes a client may earn per keep-alive tick (10 s): cancelled or broken streams and
@@ -43,9 +41,8 @@ pub(super) struct Stream {
     pub remote_done: bool,
     /// The handler, waiting for the body.
     pub recv_waker: Option<Waker>,
-    /// How much more the client may send before we give more window.
-    pub recv_window: i64,
-    pub recv_unacked: u32,
+    /// The stream's receive window.
+    pub recv: StreamRecv,
     /// The request's content-length, checked against what arrives.
     pub content_length: Option<u64>,
     pub received: u64,
@@ -178,14 +175,7 @@ impl State {
         let Some((id, s)) = id.and_then(|id| self.streams.get_mut(&id).map(|s| (id, s))) else {
             return false;
         };
-        s.recv_unacked += n as u32;
-        if s.remote_done || s.recv_unacked < STREAM_WINDOW / 2 {
-            return false;
-        }
-        frame::put_window_update(&mut self.out, id, s.recv_unacked);
-        s.recv_window += i64::from(s.recv_unacked);
-        s.recv_unacked = 0;
-        true
+        s.recv.release(id, s.remote_done, n, &mut self.out)
     }
 
     /// `n` bytes arrived on the connection, `kept` of them for a reader (see [`ConnRecv`]).

@@ -12,14 +12,11 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use tokio::sync::Notify;
 
-use super::flow::ConnRecv;
+use super::flow::{ConnRecv, StreamRecv};
 use super::frame::{self, MAX_WINDOW};
 use super::hpack::Encoder;
 use super::ClientError;
 
-/// The window we give each stream (SETTINGS_INITIAL_WINDOW_SIZE): a provider may send this
-/// much of one answer before the caller reads it.
-pub(super) const STREAM_WINDOW: u32 = 1 << 20;
 /// The largest header list we accept (SETTINGS_MAX_HEADER_LIST_SIZE).
 pub(super) const MAX_HEADER_LIST: u32 = 64 << 10;
 
@@ -55,10 +52,8 @@ pub(super) struct Stream {
     pub remote_done: bool,
     /// The caller, waiting for the head or the body.
     pub recv_waker: Option<Waker>,
-    /// How much more the provider may send before we give it more window.
-    pub recv_window: i64,
-    /// Bytes the caller has read that we have not yet given back as window.
-    pub recv_unacked: u32,
+    /// The stream's receive window.
+    pub recv: StreamRecv,
     pub error: Option<ClientError>,
     /// Counts against the provider's SETTINGS_MAX_CONCURRENT_STREAMS.
     pub counted: bool,
@@ -208,14 +203,7 @@ impl State {
         let Some((id, s)) = id.and_then(|id| self.streams.get_mut(&id).map(|s| (id, s))) else {
             return false;
         };
-        s.recv_unacked += n as u32;
-        if s.remote_done || s.recv_unacked < STREAM_WINDOW / 2 {
-            return false;
-        }
-        frame::put_window_update(&mut self.out, id, s.recv_unacked);
-        s.recv_window += i64::from(s.recv_unacked);
-        s.recv_unacked = 0;
-        true
+        s.recv.release(id, s.remote_done, n, &mut self.out)
     }
 
     /// `n` bytes arrived on the connection, `kept` of them for a reader (see [`ConnRecv`]).

@@ -8,13 +8,13 @@ use std::task::Waker;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderMap, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::conn::{Head as ResponseHead, Shared, State, MAX_HEADER_LIST};
+use super::conn::{Shared, State};
 use super::frame::{self, Head};
-use super::hpack::{Decoder, Field, FieldName};
+use super::hpack::{Decoder, Field};
+use super::response::{response_head, trailers, Parsed};
 use super::ClientError;
 
 /// A connection with calls open but silent this long (5 min, the least interval gRPC servers
@@ -256,7 +256,6 @@ impl Reader<'_> {
         Self::check_stream(&st, head.stream)?;
         let (start, end) = frame::unpad(&head, payload)
             .ok_or_else(|| conn_error(frame::PROTOCOL_ERROR, "padding longer than its frame"))?;
-        let len = head.len as i64;
         if !st.recv.take(head.len) {
             return Err(conn_error(
                 frame::FLOW_CONTROL_ERROR,
@@ -273,8 +272,7 @@ impl Reader<'_> {
                 "the provider sent data before a response head",
             ),
             Some(s) => {
-                s.recv_window -= len;
-                if s.recv_window < 0 {
+                if !s.recv.take(head.len) {
                     Fate::Reset(
                         frame::FLOW_CONTROL_ERROR,
                         "the provider overran the stream's window",
@@ -583,96 +581,4 @@ enum Fate {
     Take,
     Drop,
     Reset(u32, &'static str),
-}
-
-enum Parsed {
-    Informational,
-    Head(ResponseHead),
-    Trailers(HeaderMap),
-}
-
-/// A response head: `:status` first and once, no other pseudo-header, no connection-specific
-/// field.
-fn response_head(fields: &[Field], end_stream: bool) -> Result<Parsed, String> {
-    let mut status = None;
-    // Capped: a list of many tiny fields must not ask for a huge (or panicking) map before
-    // its size is checked.
-    let mut headers = HeaderMap::with_capacity(fields.len().min(64));
-    let mut size = 0usize;
-    for (i, f) in fields.iter().enumerate() {
-        size += f.size();
-        if let Some(why) = f.malformed() {
-            return Err(why.to_owned());
-        }
-        if size > MAX_HEADER_LIST as usize {
-            return Err(format!("headers over {} KiB", MAX_HEADER_LIST >> 10));
-        }
-        match &f.name {
-            FieldName::Status if i == 0 => {
-                status = Some(
-                    StatusCode::from_bytes(f.value.as_bytes())
-                        .map_err(|_| format!("the status {:?} is not a status", f.value))?,
-                );
-            }
-            FieldName::Status => return Err("a second or late :status".into()),
-            FieldName::OtherPseudo(name) => {
-                return Err(format!(
-                    "the pseudo-header {}",
-                    String::from_utf8_lossy(name)
-                ))
-            }
-            FieldName::Malformed(why) => return Err((*why).to_owned()),
-            FieldName::Header(name) => {
-                check_field(name)?;
-                headers
-                    .try_append(name.clone(), f.value.clone())
-                    .map_err(|_| "too many fields".to_owned())?;
-            }
-        }
-    }
-    if size > MAX_HEADER_LIST as usize {
-        return Err(format!("headers over {} KiB", MAX_HEADER_LIST >> 10));
-    }
-    let status = status.ok_or("no :status")?;
-    if status.is_informational() {
-        if end_stream {
-            return Err("an informational status that ends the stream".into());
-        }
-        return Ok(Parsed::Informational);
-    }
-    Ok(Parsed::Head(ResponseHead { status, headers }))
-}
-
-/// Trailers: they must end the stream and carry no pseudo-header.
-fn trailers(fields: &[Field], end_stream: bool) -> Result<HeaderMap, String> {
-    if !end_stream {
-        return Err("a second header block that does not end the stream".into());
-    }
-    let mut map = HeaderMap::with_capacity(fields.len().min(64));
-    let mut size = 0usize;
-    for f in fields {
-        if size > MAX_HEADER_LIST as usize {
-            return Err(format!("trailers over {} KiB", MAX_HEADER_LIST >> 10));
-        }
-        let (FieldName::Header(name), true) = (&f.name, f.valid()) else {
-            return Err("a pseudo-header or malformed field in trailers".into());
-        };
-        size += f.size();
-        check_field(name)?;
-        map.try_append(name.clone(), f.value.clone())
-            .map_err(|_| "too many fields".to_owned())?;
-    }
-    if size > MAX_HEADER_LIST as usize {
-        return Err(format!("trailers over {} KiB", MAX_HEADER_LIST >> 10));
-    }
-    Ok(map)
-}
-
-fn check_field(name: &http::HeaderName) -> Result<(), String> {
-    match name.as_str() {
-        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" => {
-            Err(format!("the connection-specific field {name}"))
-        }
-        _ => Ok(()),
-    }
 }

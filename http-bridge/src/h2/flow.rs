@@ -13,8 +13,49 @@ use super::frame;
 
 /// The window we give a whole connection.
 pub const CONN_WINDOW: u32 = 8 << 20;
+/// The window we give each stream (SETTINGS_INITIAL_WINDOW_SIZE): a peer may send this much
+/// of one body before its reader reads it.
+pub const STREAM_WINDOW: u32 = 1 << 20;
 /// Bytes a connection may hold for readers before its window is given back only as they read.
 const BUFFER_BUDGET: usize = CONN_WINDOW as usize;
+
+/// One stream's receive window: taken as data arrives, given back in steps of half the window
+/// as its reader reads.
+#[derive(Debug)]
+pub struct StreamRecv {
+    window: i64,
+    unacked: u32,
+}
+
+impl Default for StreamRecv {
+    fn default() -> Self {
+        StreamRecv {
+            window: i64::from(STREAM_WINDOW),
+            unacked: 0,
+        }
+    }
+}
+
+impl StreamRecv {
+    /// Takes `n` received bytes off the window: `false` when the peer sent more than it may.
+    pub fn take(&mut self, n: usize) -> bool {
+        self.window -= n as i64;
+        self.window >= 0
+    }
+
+    /// Gives back window for `n` bytes read (or padding, never read) on stream `id`, unless the
+    /// peer has ended it. Returns whether a WINDOW_UPDATE was queued on `out`.
+    pub fn release(&mut self, id: u32, ended: bool, n: usize, out: &mut BytesMut) -> bool {
+        self.unacked += n as u32;
+        if ended || self.unacked < STREAM_WINDOW / 2 {
+            return false;
+        }
+        frame::put_window_update(out, id, self.unacked);
+        self.window += i64::from(self.unacked);
+        self.unacked = 0;
+        true
+    }
+}
 
 #[derive(Debug)]
 pub struct ConnRecv {

@@ -15,7 +15,8 @@
 //!   (`TCP_USER_TIMEOUT`, keep-alive) rather than by frequent pings, which gRPC servers punish.
 //! * `conn`: one connection's shared state (streams, windows, settings, write buffer);
 //!   [`flow`]: the connection's receive window, shared with the server.
-//! * `driver`: the reader task (frames to calls) and the writer task.
+//! * `driver`: the reader task (frames to calls) and the writer task; `response`: header
+//!   blocks read as response heads and trailers.
 //! * `stream`: opening a stream, pumping a request body under flow control, and
 //!   [`RecvBody`], the answer's body (messages, then trailers).
 //! * [`hpack`], `huffman`, [`frame`]: the wire formats, shared with the gateway's HTTP/2
@@ -31,6 +32,8 @@ pub mod frame;
 pub mod hpack;
 mod huffman;
 mod huffman_table;
+mod response;
+mod static_table;
 mod stream;
 
 use std::collections::HashMap;
@@ -42,7 +45,8 @@ use http::{Request, Response};
 use tokio::net::TcpStream;
 
 use crate::triple::Body;
-use conn::{Shared, MAX_HEADER_LIST, STREAM_WINDOW};
+use conn::{Shared, MAX_HEADER_LIST};
+use flow::STREAM_WINDOW;
 pub use stream::RecvBody;
 
 /// How a request failed.

@@ -12,7 +12,7 @@ use http::{HeaderMap, Response, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame};
 
-use super::conn::{Shared, State, Stream, STREAM_WINDOW};
+use super::conn::{Shared, State, Stream};
 use super::frame;
 use super::hpack::Indexing;
 use super::ClientError;
@@ -222,7 +222,6 @@ fn start(st: &mut State, id: u32, outgoing: &mut Outgoing) -> Option<Option<Fram
     st.block = block;
     let mut stream = Stream {
         send_window: st.peer_initial_window,
-        recv_window: i64::from(STREAM_WINDOW),
         counted: true,
         local_done: end_on_headers,
         ..Stream::default()
