@@ -10,7 +10,7 @@ use std::task::Waker;
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http_bridge::h2::flow::{ConnRecv, StreamRecv};
-use http_bridge::h2::frame::{self, MAX_WINDOW};
+use http_bridge::h2::frame::{self, Setting};
 use http_bridge::h2::hpack::Encoder;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -194,37 +194,22 @@ impl State {
         payload: &[u8],
         wake: &mut Vec<Waker>,
     ) -> Result<(), (u32, &'static str)> {
-        for setting in payload.chunks_exact(6) {
-            let id = u16::from_be_bytes([setting[0], setting[1]]);
-            let value = u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
-            match id {
-                frame::SETTINGS_HEADER_TABLE_SIZE => self.encoder.peer_limit(value as usize),
-                frame::SETTINGS_ENABLE_PUSH if value > 1 => {
+        for setting in frame::settings(payload) {
+            match setting? {
+                Setting::HeaderTableSize(size) => self.encoder.peer_limit(size),
+                Setting::EnablePush(value) if value > 1 => {
                     return Err((frame::PROTOCOL_ERROR, "ENABLE_PUSH other than 0 or 1"))
                 }
-                frame::SETTINGS_INITIAL_WINDOW_SIZE => {
-                    if i64::from(value) > MAX_WINDOW {
-                        return Err((frame::FLOW_CONTROL_ERROR, "an initial window above 2^31-1"));
-                    }
-                    let delta = i64::from(value) - self.peer_initial_window;
-                    self.peer_initial_window = i64::from(value);
-                    for s in self.streams.values_mut() {
-                        s.send_window += delta;
-                        if s.send_window > MAX_WINDOW {
-                            return Err((
-                                frame::FLOW_CONTROL_ERROR,
-                                "a stream window above 2^31-1",
-                            ));
-                        }
-                        wake.extend(s.send_waker.take());
-                    }
+                Setting::InitialWindow(window) => {
+                    let delta = window - self.peer_initial_window;
+                    self.peer_initial_window = window;
+                    let streams = self
+                        .streams
+                        .values_mut()
+                        .map(|s| (&mut s.send_window, &mut s.send_waker));
+                    frame::shift_windows(delta, streams, wake)?;
                 }
-                frame::SETTINGS_MAX_FRAME_SIZE => {
-                    if !(16_384..=16_777_215).contains(&value) {
-                        return Err((frame::PROTOCOL_ERROR, "a max frame size out of range"));
-                    }
-                    self.peer_max_frame = value as usize;
-                }
+                Setting::MaxFrameSize(size) => self.peer_max_frame = size,
                 // The rest concern what we never do (push) or are advisory.
                 _ => {}
             }

@@ -13,7 +13,7 @@ use http::{HeaderMap, StatusCode};
 use tokio::sync::Notify;
 
 use super::flow::{ConnRecv, StreamRecv};
-use super::frame::{self, MAX_WINDOW};
+use super::frame::{self, Setting};
 use super::hpack::Encoder;
 use super::ClientError;
 
@@ -222,38 +222,23 @@ impl State {
         payload: &[u8],
         wake: &mut Vec<Waker>,
     ) -> Result<(), (u32, &'static str)> {
-        for setting in payload.chunks_exact(6) {
-            let id = u16::from_be_bytes([setting[0], setting[1]]);
-            let value = u32::from_be_bytes([setting[2], setting[3], setting[4], setting[5]]);
-            match id {
-                frame::SETTINGS_HEADER_TABLE_SIZE => self.encoder.peer_limit(value as usize),
-                frame::SETTINGS_MAX_CONCURRENT_STREAMS => {
+        for setting in frame::settings(payload) {
+            match setting? {
+                Setting::HeaderTableSize(size) => self.encoder.peer_limit(size),
+                Setting::MaxConcurrentStreams(value) => {
                     self.peer_max_streams = value;
                     wake.append(&mut self.slot_waiters);
                 }
-                frame::SETTINGS_INITIAL_WINDOW_SIZE => {
-                    if i64::from(value) > MAX_WINDOW {
-                        return Err((frame::FLOW_CONTROL_ERROR, "an initial window above 2^31-1"));
-                    }
-                    let delta = i64::from(value) - self.peer_initial_window;
-                    self.peer_initial_window = i64::from(value);
-                    for s in self.streams.values_mut() {
-                        s.send_window += delta;
-                        if s.send_window > MAX_WINDOW {
-                            return Err((
-                                frame::FLOW_CONTROL_ERROR,
-                                "a stream window above 2^31-1",
-                            ));
-                        }
-                        wake.extend(s.send_waker.take());
-                    }
+                Setting::InitialWindow(window) => {
+                    let delta = window - self.peer_initial_window;
+                    self.peer_initial_window = window;
+                    let streams = self
+                        .streams
+                        .values_mut()
+                        .map(|s| (&mut s.send_window, &mut s.send_waker));
+                    frame::shift_windows(delta, streams, wake)?;
                 }
-                frame::SETTINGS_MAX_FRAME_SIZE => {
-                    if !(16_384..=16_777_215).contains(&value) {
-                        return Err((frame::PROTOCOL_ERROR, "a max frame size out of range"));
-                    }
-                    self.peer_max_frame = value as usize;
-                }
+                Setting::MaxFrameSize(size) => self.peer_max_frame = size,
                 // ENABLE_PUSH means nothing from a server, MAX_HEADER_LIST_SIZE is advisory,
                 // and unknown settings are ignored.
                 _ => {}

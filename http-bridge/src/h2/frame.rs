@@ -151,6 +151,58 @@ pub fn put_block(out: &mut BytesMut, max_frame: usize, id: u32, block: &[u8], en
     }
 }
 
+/// One entry of a peer's SETTINGS, its range checked (RFC 9113 §6.5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    HeaderTableSize(usize),
+    EnablePush(u32),
+    MaxConcurrentStreams(u32),
+    InitialWindow(i64),
+    MaxFrameSize(usize),
+    /// MAX_HEADER_LIST_SIZE (advisory) and settings this implementation does not know.
+    Other,
+}
+
+/// The entries of a SETTINGS payload (a multiple of 6 bytes); an error is the connection
+/// error to send.
+pub fn settings(payload: &[u8]) -> impl Iterator<Item = Result<Setting, (u32, &'static str)>> + '_ {
+    payload.chunks_exact(6).map(|entry| {
+        let id = u16::from_be_bytes([entry[0], entry[1]]);
+        let value = u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]);
+        Ok(match id {
+            SETTINGS_HEADER_TABLE_SIZE => Setting::HeaderTableSize(value as usize),
+            SETTINGS_ENABLE_PUSH => Setting::EnablePush(value),
+            SETTINGS_MAX_CONCURRENT_STREAMS => Setting::MaxConcurrentStreams(value),
+            SETTINGS_INITIAL_WINDOW_SIZE if i64::from(value) > MAX_WINDOW => {
+                return Err((FLOW_CONTROL_ERROR, "an initial window above 2^31-1"))
+            }
+            SETTINGS_INITIAL_WINDOW_SIZE => Setting::InitialWindow(i64::from(value)),
+            SETTINGS_MAX_FRAME_SIZE if !(16_384..=16_777_215).contains(&value) => {
+                return Err((PROTOCOL_ERROR, "a max frame size out of range"))
+            }
+            SETTINGS_MAX_FRAME_SIZE => Setting::MaxFrameSize(value as usize),
+            _ => Setting::Other,
+        })
+    })
+}
+
+/// A new initial window moves every open stream's send window by the difference (RFC 9113
+/// §6.9.2), waking their pumps; a window pushed past 2^31-1 is a connection error.
+pub fn shift_windows<'a>(
+    delta: i64,
+    streams: impl Iterator<Item = (&'a mut i64, &'a mut Option<std::task::Waker>)>,
+    wake: &mut Vec<std::task::Waker>,
+) -> Result<(), (u32, &'static str)> {
+    for (window, waker) in streams {
+        *window += delta;
+        if *window > MAX_WINDOW {
+            return Err((FLOW_CONTROL_ERROR, "a stream window above 2^31-1"));
+        }
+        wake.extend(waker.take());
+    }
+    Ok(())
+}
+
 /// Strips a padded frame's padding: the payload without it, or `None` when the padding is
 /// longer than the frame (a protocol error).
 pub fn unpad(head: &Head, payload: &[u8]) -> Option<(usize, usize)> {
@@ -187,6 +239,46 @@ mod tests {
             }
         );
         assert!(head.has(END_STREAM) && !head.has(PADDED));
+    }
+
+    #[test]
+    fn settings_are_read_with_their_ranges_checked() {
+        let mut payload = BytesMut::new();
+        for (id, value) in [(1u16, 0u32), (3, 7), (4, 1 << 20), (5, 16_384), (99, 1)] {
+            payload.put_u16(id);
+            payload.put_u32(value);
+        }
+        let read: Result<Vec<_>, _> = settings(&payload).collect();
+        assert_eq!(
+            read.unwrap_or_default(),
+            [
+                Setting::HeaderTableSize(0),
+                Setting::MaxConcurrentStreams(7),
+                Setting::InitialWindow(1 << 20),
+                Setting::MaxFrameSize(16_384),
+                Setting::Other
+            ]
+        );
+        let bad = |id: u16, value: u32| {
+            let mut p = BytesMut::new();
+            p.put_u16(id);
+            p.put_u32(value);
+            let code = settings(&p)
+                .next()
+                .and_then(Result::err)
+                .map(|(code, _)| code);
+            code
+        };
+        assert_eq!(bad(4, 1 << 31), Some(FLOW_CONTROL_ERROR));
+        assert_eq!(bad(5, 16_383), Some(PROTOCOL_ERROR));
+        assert_eq!(bad(5, 1 << 24), Some(PROTOCOL_ERROR));
+        // A new initial window moves open streams' windows, within 2^31-1.
+        let (mut a, mut b) = (100i64, MAX_WINDOW - 10);
+        let mut wake = Vec::new();
+        let (mut wa, mut wb) = (None, None);
+        assert!(shift_windows(-50, [(&mut a, &mut wa)].into_iter(), &mut wake).is_ok());
+        assert_eq!(a, 50);
+        assert!(shift_windows(20, [(&mut b, &mut wb)].into_iter(), &mut wake).is_err());
     }
 
     #[test]
