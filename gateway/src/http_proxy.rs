@@ -183,7 +183,7 @@ async fn forward(
         outgoing,
         body,
     );
-    let outcome = match tokio::time::timeout(route.timeout, sent).await {
+    let outcome = match http_bridge::deadline::timeout(route.timeout, sent).await {
         Err(_) => Err(GatewayError::Timeout(format!(
             "the upstream did not answer within {:?}",
             route.timeout

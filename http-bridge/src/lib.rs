@@ -18,6 +18,7 @@
 //! The HTTP request mapping, connection pooling and load balancing arrive with the gateway.
 #![forbid(unsafe_code)]
 
+pub mod deadline;
 pub mod dubbo2;
 pub mod h2;
 pub mod mapping;

@@ -204,7 +204,7 @@ impl Connection {
             rx.await
                 .map_err(|_| CallError::Closed("reader stopped".into()))?
         };
-        tokio::time::timeout(timeout, exchange)
+        crate::deadline::timeout(timeout, exchange)
             .await
             .unwrap_or(Err(CallError::Timeout(timeout)))
     }

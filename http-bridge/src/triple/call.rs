@@ -86,7 +86,7 @@ impl UnaryCall<'_> {
             let trailers = collected.trailers().cloned().unwrap_or_default();
             Ok::<_, TripleError>((head, trailers, collected.to_bytes()))
         };
-        let (head, trailers, body) = tokio::time::timeout(timeout, exchange)
+        let (head, trailers, body) = crate::deadline::timeout(timeout, exchange)
             .await
             .map_err(|_| TripleError::Timeout(timeout))??;
         // A trailers-only answer carries the status in its headers.
