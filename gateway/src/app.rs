@@ -209,6 +209,10 @@ fn reload(old: &Runtime, config: Config) -> Result<Runtime, String> {
             before.limits.max_header_bytes != config.limits.max_header_bytes,
         ),
         (
+            "limits.idle_timeout_ms",
+            before.limits.idle_timeout_ms != config.limits.idle_timeout_ms,
+        ),
+        (
             "limits.drain_timeout_ms",
             before.limits.drain_timeout_ms != config.limits.drain_timeout_ms,
         ),
@@ -251,7 +255,7 @@ fn spawn(
     tokio::spawn(serve(
         listener,
         handler,
-        limits.max_header_bytes,
+        crate::server::ConnLimits::of(limits),
         drain,
         tls,
         (crate::server::Spread::new(1), 0),

@@ -88,13 +88,31 @@ const SPREAD_PAUSE: Duration = Duration::from_millis(1);
 /// How long a TLS client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What bounds each client connection of a listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// The most bytes a request head (HTTP/2: header list) may take.
+    pub max_head: usize,
+    /// How long a connection may stay open with no request in progress.
+    pub idle: Duration,
+}
+
+impl ConnLimits {
+    pub fn of(limits: &crate::config::Limits) -> ConnLimits {
+        ConnLimits {
+            max_head: limits.max_header_bytes,
+            idle: Duration::from_millis(limits.idle_timeout_ms),
+        }
+    }
+}
+
 /// Serves `listener` (with TLS when `tls` is given) until `shutdown`, then waits up to `drain`
 /// for requests in flight. `spread`: this worker's number among the listener's workers, and
 /// their connection counts.
 pub async fn serve(
     listener: TcpListener,
     handler: Handler,
-    max_header_bytes: usize,
+    limits: ConnLimits,
     drain: Duration,
     tls: Option<Arc<crate::tls::Certificates>>,
     (spread, me): (Arc<Spread>, usize),
@@ -120,7 +138,8 @@ pub async fn serve(
                 let cx = conn::Context {
                     handler: Arc::clone(&handler),
                     remote,
-                    max_head: max_header_bytes,
+                    max_head: limits.max_head,
+                    idle: limits.idle,
                 };
                 let stop = stop.clone();
                 match &tls {
@@ -165,7 +184,7 @@ where
         Ended::Closed => return,
         Ended::Http2(read) => read,
     };
-    crate::http2::serve(io, read, cx.handler, cx.remote, cx.max_head, stop).await;
+    crate::http2::serve(io, read, cx, stop).await;
 }
 
 #[cfg(test)]

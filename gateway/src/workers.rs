@@ -114,7 +114,7 @@ pub async fn serve_on_workers(
         sockets.push(shared.try_clone().map_err(|e| e.to_string())?);
     }
     let drain = std::time::Duration::from_millis(limits.drain_timeout_ms);
-    let max_header_bytes = limits.max_header_bytes;
+    let conn_limits = crate::server::ConnLimits::of(limits);
     let mut done = Vec::new();
     let mut listening = Vec::new();
     let spreads = crate::server::Spread::new(workers);
@@ -150,16 +150,8 @@ pub async fn serve_on_workers(
                                 let _ = stopped.wait_for(|s| *s).await;
                             };
                             let spread = (spread, i);
-                            serve(
-                                listener,
-                                handler,
-                                max_header_bytes,
-                                drain,
-                                tls,
-                                spread,
-                                shutdown,
-                            )
-                            .await;
+                            serve(listener, handler, conn_limits, drain, tls, spread, shutdown)
+                                .await;
                         }
                         Err(e) => {
                             let _ = ready.send(Err(format!("cannot listen on {bound}: {e}")));

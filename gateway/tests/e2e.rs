@@ -183,7 +183,7 @@ async fn every_row_of_the_error_table() {
 
 #[test]
 fn validate_reports_every_problem_with_its_location() {
-    let yaml = "listeners: [{name: http, address: 'nowhere'}]\nclusters: [{name: a, endpoints: []}, {name: a, endpoints: ['127.0.0.1:1']}]\nroutes: [{cluster: b}, {cluster: a, path: '/x/{id}', params: [{from: 'path.nope', type: 'List<'}]}]\n";
+    let yaml = "listeners: [{name: http, address: 'nowhere'}]\nclusters: [{name: a, endpoints: []}, {name: a, endpoints: ['127.0.0.1:1']}]\nroutes: [{cluster: b}, {cluster: a, path: '/x/{id}', params: [{from: 'path.nope', type: 'List<'}]}]\nlimits: {idle_timeout_ms: 0}\n";
     let err = gateway::config::from_figment(Figment::new().merge(Yaml::string(yaml)), "test.yaml")
         .expect_err("invalid")
         .to_string();
@@ -196,6 +196,7 @@ fn validate_reports_every_problem_with_its_location() {
         "test.yaml: routes[1].interface",
         "test.yaml: routes[1].params[0].type: invalid Java type",
         "test.yaml: routes[1].params[0].from: the path template has no {nope}",
+        "test.yaml: limits.idle_timeout_ms: must be greater than 0",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }

@@ -17,6 +17,14 @@ use tokio::net::TcpStream;
 
 /// Starts Node's upstream and a gateway in front of it (one worker, 4 KiB header limit).
 async fn gateway_before_node(node: &std::path::Path) -> (SocketAddr, tokio::process::Child) {
+    gateway_with_limits(node, "{max_header_bytes: 4096}").await
+}
+
+/// The same, with `limits` as given (YAML).
+async fn gateway_with_limits(
+    node: &std::path::Path,
+    limits: &str,
+) -> (SocketAddr, tokio::process::Child) {
     let raw = testkit::peers::free_port();
     let mut command = tokio::process::Command::new("node");
     command
@@ -28,7 +36,7 @@ async fn gateway_before_node(node: &std::path::Path) -> (SocketAddr, tokio::proc
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
          metadata: {{backend: memory, grpc_address: ''}}\n\
          workers: 1\n\
-         limits: {{max_header_bytes: 4096}}\n\
+         limits: {limits}\n\
          clusters: [{{name: node, protocol: http, endpoints: ['127.0.0.1:{port}']}}]\n\
          http_routes: [{{prefix: /conn, cluster: node}}, {{prefix: /echo, cluster: node}}, {{prefix: /big, cluster: node}}]\n"
     );
@@ -363,5 +371,29 @@ async fn real_http_clients_are_served() {
     assert_eq!(
         serde_json::from_str::<Json>(&body).expect("json")["length"],
         7
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let Some(node) = testkit::peers::require("node", testkit::peers::node_dir()) else {
+        return;
+    };
+    let (gw, _upstream) =
+        gateway_with_limits(&node, "{max_header_bytes: 4096, idle_timeout_ms: 400}").await;
+    let (answer, mut stream, _) = once(gw, b"GET /echo HTTP/1.1\r\nhost: gw\r\n\r\n").await;
+    assert_eq!(answer.status, 200);
+    let answered = std::time::Instant::now();
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+        .await
+        .expect("closed within 5 s (the default would keep it 60 s)")
+        .expect("read");
+    assert_eq!(n, 0, "closed without a word");
+    // The timer starts when the answer has been written, a moment before it was read here.
+    assert!(
+        answered.elapsed() >= Duration::from_millis(300),
+        "kept open for the idle timeout first: {:?}",
+        answered.elapsed()
     );
 }

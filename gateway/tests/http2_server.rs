@@ -25,6 +25,14 @@ const END_STREAM: u8 = 1;
 const END_HEADERS: u8 = 4;
 
 async fn gateway(node: &std::path::Path) -> (gateway::app::Running, tokio::process::Child) {
+    gateway_with_limits(node, "{max_header_bytes: 4096}").await
+}
+
+/// The same, with `limits` as given (YAML).
+async fn gateway_with_limits(
+    node: &std::path::Path,
+    limits: &str,
+) -> (gateway::app::Running, tokio::process::Child) {
     let mut command = tokio::process::Command::new("node");
     command
         .arg(node.join("http_upstream.js"))
@@ -35,7 +43,7 @@ async fn gateway(node: &std::path::Path) -> (gateway::app::Running, tokio::proce
         "listeners: [{{name: http, address: '127.0.0.1:0'}}]\nadmin: {{address: ''}}\n\
          metadata: {{backend: memory, grpc_address: ''}}\n\
          workers: 1\n\
-         limits: {{max_header_bytes: 4096}}\n\
+         limits: {limits}\n\
          clusters: [{{name: node, protocol: http, endpoints: ['127.0.0.1:{port}']}}]\n\
          http_routes: [{{prefix: /big, cluster: node}}, {{prefix: /echo, cluster: node}}, {{prefix: /chunked, cluster: node}}, {{prefix: /slow, cluster: node}}, {{prefix: /aborted, cluster: node}}]\n"
     );
@@ -578,4 +586,48 @@ async fn shutdown_sends_goaway_and_finishes_the_stream_in_flight() {
         .await
         .expect("the drain ends once the stream is answered")
         .expect("join");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_idle_for_the_timeout_is_closed_but_not_while_a_stream_runs() {
+    let Some(node) = node_dir() else { return };
+    let (gw, _upstream) =
+        gateway_with_limits(&node, "{max_header_bytes: 4096, idle_timeout_ms: 500}").await;
+    let mut c = Client::connect(gw.listeners[0], &[]).await;
+    // An answer that takes 1.2 s, more than twice the idle timeout: the connection is busy.
+    c.request(1, "GET", "/slow?n=4&ms=300", &[], true).await;
+    let mut body = 0;
+    loop {
+        let f = c.frame().await;
+        assert_ne!(f.kind, GOAWAY, "closed while a stream was open");
+        if f.stream == 1 && f.kind == DATA {
+            body += f.payload.len();
+        }
+        if f.stream == 1 && f.flags & END_STREAM != 0 {
+            break;
+        }
+    }
+    assert_eq!(body, 4000);
+    let answered = std::time::Instant::now();
+    // Then idle: closed as on shutdown, announced with a PING first.
+    let first = c.next(0, Some(GOAWAY)).await;
+    assert!(
+        answered.elapsed() >= Duration::from_millis(400),
+        "kept open for the idle timeout first: {:?}",
+        answered.elapsed()
+    );
+    assert_eq!(first.payload[..8], [0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    let ping = c.next(0, Some(PING)).await;
+    c.send(PING, 1, 0, &ping.payload).await;
+    let last = c.next(0, Some(GOAWAY)).await;
+    assert_eq!(
+        last.payload[..8],
+        [0, 0, 0, 1, 0, 0, 0, 0],
+        "last stream 1, NO_ERROR"
+    );
+    let mut rest = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(5), c.socket.read_to_end(&mut rest))
+        .await
+        .expect("the connection closes");
+    assert!(end.is_ok(), "{end:?}");
 }

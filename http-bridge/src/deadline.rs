@@ -240,7 +240,11 @@ async fn keep(deadlines: Arc<Deadlines>, generation: u64) {
             state.armed = None;
             return Poll::Ready(());
         };
-        if state.keeper.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+        if state
+            .keeper
+            .as_ref()
+            .is_none_or(|w| !w.will_wake(cx.waker()))
+        {
             state.keeper = Some(cx.waker().clone());
         }
         if state.armed != Some(next) {
@@ -353,7 +357,11 @@ mod tests {
                 tokio::spawn(async move {
                     let wait = Duration::from_millis(i % 20);
                     let r = timeout(Duration::from_millis(30), tokio::time::sleep(wait)).await;
-                    let never = timeout(Duration::from_millis(20 + i % 7), std::future::pending::<()>()).await;
+                    let never = timeout(
+                        Duration::from_millis(20 + i % 7),
+                        std::future::pending::<()>(),
+                    )
+                    .await;
                     (r, never)
                 })
             })

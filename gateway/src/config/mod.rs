@@ -249,6 +249,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub drain_timeout_ms: u64,
+    /// How long a client connection may stay open with no request in progress: HTTP/1
+    /// between requests, HTTP/2 with no stream open (then closed with GOAWAY).
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -257,6 +260,7 @@ impl Default for Limits {
             max_body_bytes: 1 << 20,
             max_header_bytes: 16 << 10,
             drain_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }

@@ -99,6 +99,12 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             "must be at least 1024".into(),
         );
     }
+    if config.limits.idle_timeout_ms == 0 {
+        bad(
+            "limits.idle_timeout_ms".into(),
+            "must be greater than 0".into(),
+        );
+    }
 
     let mut clusters = HashSet::new();
     for (i, c) in config.clusters.iter().enumerate() {

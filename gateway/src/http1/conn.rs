@@ -38,8 +38,6 @@ use crate::server::Handler;
 const READ_SIZE: usize = 4 * 1024;
 /// How long a request head may take once its first bytes are in.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a keep-alive connection may wait for its next request.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a closing connection reads and drops what the client still sends.
 const LINGER: Duration = Duration::from_secs(1);
 /// The start of the HTTP/2 connection preface (RFC 9113 §3.4).
@@ -50,6 +48,8 @@ pub struct Context {
     pub handler: Handler,
     pub remote: SocketAddr,
     pub max_head: usize,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle: Duration,
 }
 
 impl std::fmt::Debug for Context {
@@ -57,6 +57,7 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field("remote", &self.remote)
             .field("max_head", &self.max_head)
+            .field("idle", &self.idle)
             .finish_non_exhaustive()
     }
 }
@@ -96,7 +97,7 @@ where
     let mut timer: Option<Pin<Box<Sleep>>> = None;
     let mut first = true;
     loop {
-        let head = match read_head(io, &mut buf, cx.max_head, stop, &mut timer, first).await {
+        let head = match read_head(io, &mut buf, cx, stop, &mut timer, first).await {
             HeadRead::Head(head) => head,
             HeadRead::Closed => return Ended::Closed,
             HeadRead::Http2 => return Ended::Http2(buf.freeze()),
@@ -155,7 +156,7 @@ where
 async fn read_head<IO>(
     io: &mut IO,
     buf: &mut BytesMut,
-    max_head: usize,
+    cx: &Context,
     stop: &mut watch::Receiver<bool>,
     timer: &mut Option<Pin<Box<Sleep>>>,
     first: bool,
@@ -175,9 +176,9 @@ where
             if preface_so_far && buf.len() >= H2_PREFACE.len() {
                 return HeadRead::Http2;
             }
-            let line_ended = buf[scanned..].contains(&b'\n') || buf.len() >= max_head;
+            let line_ended = buf[scanned..].contains(&b'\n') || buf.len() >= cx.max_head;
             if !preface_so_far && line_ended {
-                match request::parse(buf, max_head) {
+                match request::parse(buf, cx.max_head) {
                     Ok(Some(head)) => return HeadRead::Head(head),
                     Ok(None) => {}
                     Err(refusal) => return HeadRead::Refused(refusal.status, refusal.reason),
@@ -190,7 +191,7 @@ where
             return HeadRead::Closed;
         }
         if armed != Some(idle) {
-            let deadline = Instant::now() + if idle { IDLE_TIMEOUT } else { HEAD_TIMEOUT };
+            let deadline = Instant::now() + if idle { cx.idle } else { HEAD_TIMEOUT };
             match timer {
                 Some(timer) => timer.as_mut().reset(deadline),
                 None => *timer = Some(Box::pin(tokio::time::sleep_until(deadline))),

@@ -18,7 +18,9 @@
 //! - Abuse (streams cancelled young before any answer, streams reset for the client's errors,
 //!   malformed requests, empty frames) is counted per 10 s: past 1,000 the connection drains,
 //!   past 2,000 it is cut. A client that does not read stops being read past 1 MiB queued.
-//! - A connection idle for 60 s is pinged and closed if the ping goes unanswered for 20 s.
+//! - A connection with no stream open for the listener's idle timeout (`limits.idle_timeout_ms`,
+//!   60 s by default) is closed as when the gateway stops, below. One with streams open but
+//!   quiet for 60 s is pinged, and closed if the ping goes unanswered for 20 s.
 //! - When the gateway stops: GOAWAY in two phases (announce with a PING, then name the last
 //!   stream taken once the PING is answered, so requests already on the wire are served),
 //!   then the connection closes once its last stream is answered (the drain timeout bounds
@@ -30,7 +32,6 @@ mod request;
 mod respond;
 mod state;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ use http_bridge::h2::flow::STREAM_WINDOW;
 use reader::Reader;
 use state::{Shared, MAX_STREAMS};
 
-use crate::server::Handler;
+use crate::http1::conn::Context;
 
 /// Keep-alive: checked every tick; pinged after this many quiet ticks, closed when a ping
 /// goes unanswered for two.
@@ -63,16 +64,16 @@ const PREFACE_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_PING_WAIT: Duration = Duration::from_secs(1);
 
 /// Serves one HTTP/2 connection; `read` holds the bytes already read (the preface onwards).
-pub async fn serve<IO>(
-    io: IO,
-    read: Bytes,
-    handler: Handler,
-    remote: SocketAddr,
-    max_head: usize,
-    mut stop: watch::Receiver<bool>,
-) where
+pub async fn serve<IO>(io: IO, read: Bytes, cx: Context, mut stop: watch::Receiver<bool>)
+where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Context {
+        handler,
+        remote,
+        max_head,
+        idle,
+    } = cx;
     let (mut rd, wr) = tokio::io::split(io);
     let mut buf = BytesMut::with_capacity(16 << 10);
     buf.extend_from_slice(&read);
@@ -126,6 +127,9 @@ pub async fn serve<IO>(
     let final_goaway = tokio::time::sleep(Duration::from_secs(86_400));
     tokio::pin!(final_goaway);
     let mut final_goaway_armed = false;
+    // Checks, when it fires, whether the connection has had no stream open for `idle`.
+    let idle_check = tokio::time::sleep(idle);
+    tokio::pin!(idle_check);
     loop {
         let result = reader.frames(&mut buf);
         reader.wake.drain(..).for_each(std::task::Waker::wake);
@@ -197,19 +201,28 @@ pub async fn serve<IO>(
                     shared.wake_writer.notify_one();
                 }
             }
+            _ = &mut idle_check, if !shared.lock().stopping => {
+                let now = tokio::time::Instant::now();
+                match shared.lock().idle_since {
+                    Some(since) if now >= since + idle => {}
+                    Some(since) => {
+                        idle_check.as_mut().reset(since + idle);
+                        continue;
+                    }
+                    None => {
+                        idle_check.as_mut().reset(now + idle);
+                        continue;
+                    }
+                }
+                tracing::debug!(%remote, "HTTP/2 connection idle, closing");
+                begin_stop(&shared);
+                final_goaway.as_mut().reset(now + STOP_PING_WAIT);
+                final_goaway_armed = true;
+            }
             _ = stop.wait_for(|s| *s), if !shared.lock().stopping => {
+                begin_stop(&shared);
                 final_goaway.as_mut().reset(tokio::time::Instant::now() + STOP_PING_WAIT);
                 final_goaway_armed = true;
-                // Two phases, as RFC 9113 §6.8 suggests: announce, then after a round trip
-                // name the last stream taken.
-                let mut st = shared.lock();
-                st.stopping = true;
-                if !st.draining {
-                    frame::put_goaway(&mut st.out, 0x7fff_ffff, frame::NO_ERROR);
-                    frame::put_ping(&mut st.out, false, state::DRAIN_PING);
-                }
-                drop(st);
-                shared.wake_writer.notify_one();
             }
         }
     }
@@ -241,6 +254,20 @@ pub async fn serve<IO>(
         while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
     };
     let _ = tokio::time::timeout(LINGER, linger).await;
+}
+
+/// The first phase of a graceful close, as RFC 9113 §6.8 suggests: announce it (GOAWAY with
+/// the largest stream id, and a PING); once the PING is answered, or after
+/// [`STOP_PING_WAIT`], the final GOAWAY names the last stream taken.
+fn begin_stop(shared: &Shared) {
+    let mut st = shared.lock();
+    st.stopping = true;
+    if !st.draining {
+        frame::put_goaway(&mut st.out, 0x7fff_ffff, frame::NO_ERROR);
+        frame::put_ping(&mut st.out, false, state::DRAIN_PING);
+    }
+    drop(st);
+    shared.wake_writer.notify_one();
 }
 
 /// Tells the writer to finish when the reader is done, however that happens.

@@ -346,6 +346,7 @@ impl Reader {
         };
         let remote_done = end_stream;
         let send_window = st.peer_initial_window;
+        st.idle_since = None;
         st.streams.insert(
             id,
             Stream {

@@ -84,6 +84,8 @@ pub(super) struct State {
     pub strikes: u32,
     /// The last stream named in a GOAWAY we sent: later ones may not name a higher one.
     pub goaway_id: Option<u32>,
+    /// Since when no stream has been open (`None` while one is).
+    pub idle_since: Option<tokio::time::Instant>,
 }
 
 impl Shared {
@@ -105,6 +107,7 @@ impl Shared {
                 ping_outstanding: false,
                 strikes: 0,
                 goaway_id: None,
+                idle_since: Some(tokio::time::Instant::now()),
             }),
             wake_writer: Notify::new(),
             wake_reader: Notify::new(),
@@ -166,6 +169,9 @@ impl State {
         wake.extend(s.send_waker.take());
         // What the handler never read no longer counts against the connection's budget.
         self.consumed(s.data.iter().map(Bytes::len).sum());
+        if self.streams.is_empty() {
+            self.idle_since = Some(tokio::time::Instant::now());
+        }
         self.draining && self.streams.is_empty()
     }
 
