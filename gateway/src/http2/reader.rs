@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Waker;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 use http::{HeaderMap, Method};
 use http_bridge::h2::frame::{self, Head};
 use http_bridge::h2::hpack::{Decoder, Field, FieldName};
+use http_bridge::h2::inbound::{self, Frame, HeaderBlocks, Payload, Raw, Violation, WholeBlock};
 
 use super::body::RecvBody;
 use super::request::{check_field, request};
@@ -18,22 +19,11 @@ use super::state::{Shared, Stream, DRAIN_PING, MAX_STREAMS};
 use crate::http1::body::RequestBody;
 use crate::server::Handler;
 
-/// The largest frame we accept (our SETTINGS_MAX_FRAME_SIZE: the default).
-const MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME as usize;
-/// DATA smaller than this is copied out of the read buffer, so the buffer is reused in place.
-const COPY_BELOW: usize = 4096;
-
 /// A connection error: the GOAWAY code and why.
 pub(super) type ConnError = (u32, String);
 
-fn conn_error(code: u32, message: &str) -> ConnError {
+fn conn_error((code, message): Violation) -> ConnError {
     (code, message.to_owned())
-}
-
-struct Block {
-    stream: u32,
-    end_stream: bool,
-    bytes: BytesMut,
 }
 
 pub(super) struct Reader {
@@ -42,7 +32,7 @@ pub(super) struct Reader {
     pub remote: SocketAddr,
     pub max_head: usize,
     decoder: Decoder,
-    block: Option<Block>,
+    blocks: HeaderBlocks,
     fields: Vec<Field>,
     pub wake: Vec<Waker>,
 }
@@ -60,7 +50,7 @@ impl Reader {
             remote,
             max_head,
             decoder: Decoder::new(4096),
-            block: None,
+            blocks: HeaderBlocks::default(),
             fields: Vec::new(),
             wake: Vec::new(),
         }
@@ -68,51 +58,60 @@ impl Reader {
 
     /// Handles every complete frame in `buf`.
     pub fn frames(&mut self, buf: &mut BytesMut) -> Result<(), ConnError> {
-        let mut queued = false;
-        while buf.len() >= frame::HEAD_LEN {
-            let head = Head::parse(&buf[..frame::HEAD_LEN]);
-            if head.len > MAX_FRAME {
-                return Err(conn_error(
-                    frame::FRAME_SIZE_ERROR,
-                    "a frame larger than we allow",
-                ));
-            }
-            if buf.len() < frame::HEAD_LEN + head.len {
-                break;
-            }
-            if head.kind == frame::DATA && head.len >= COPY_BELOW && self.block.is_none() {
-                buf.advance(frame::HEAD_LEN);
-                let payload = buf.split_to(head.len).freeze();
-                queued |= self.data(head, &payload, Some(&payload))?;
-            } else {
-                let payload = &buf[frame::HEAD_LEN..frame::HEAD_LEN + head.len];
-                queued |= self.frame(head, payload)?;
-                buf.advance(frame::HEAD_LEN + head.len);
-            }
-        }
-        if queued {
+        if inbound::each(buf, |head, raw| self.frame(&head, &raw), conn_error)? {
             self.shared.wake_writer.notify_one();
         }
         Ok(())
     }
 
-    fn frame(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if let Some(block) = &self.block {
-            if head.kind != frame::CONTINUATION || head.stream != block.stream {
-                return Err(conn_error(
-                    frame::PROTOCOL_ERROR,
-                    "a header block was interrupted",
-                ));
+    /// One frame; returns whether it queued something to write.
+    fn frame(&mut self, head: &Head, raw: &Raw<'_>) -> Result<bool, ConnError> {
+        match inbound::parse(head, raw, self.blocks.open()).map_err(conn_error)? {
+            Frame::Data {
+                stream,
+                end_stream,
+                flow_len,
+                data,
+            } => self.data(stream, end_stream, flow_len, &data),
+            Frame::Headers {
+                stream,
+                end_stream,
+                end_headers,
+                fragment,
+            } => match self
+                .blocks
+                .headers(stream, end_stream, end_headers, fragment)
+            {
+                Some(block) => self.block_done(&block),
+                None => Ok(false),
+            },
+            Frame::Continuation {
+                end_headers,
+                fragment,
+            } => {
+                if fragment.is_empty() && !end_headers && self.shared.lock().strike() {
+                    return Err(calm("empty CONTINUATION frames"));
+                }
+                // Beyond twice the header limit, the block is not worth decoding.
+                let max = 2 * self.max_head + 1024;
+                match self
+                    .blocks
+                    .continuation(end_headers, fragment, max)
+                    .map_err(conn_error)?
+                {
+                    Some(block) => self.block_done(&block),
+                    None => Ok(false),
+                }
             }
-        }
-        match head.kind {
-            frame::DATA => self.data(head, payload, None),
-            frame::HEADERS => self.headers(head, payload),
-            frame::CONTINUATION => self.continuation(head, payload),
-            frame::RST_STREAM => self.rst_stream(head, payload),
-            frame::SETTINGS => self.settings(head, payload),
-            frame::PING => self.ping(head, payload),
-            frame::GOAWAY => {
+            Frame::RstStream { stream, .. } => self.rst_stream(stream),
+            Frame::Settings(payload) => {
+                let mut st = self.shared.lock();
+                st.apply_settings(payload, &mut self.wake)
+                    .map_err(conn_error)?;
+                Ok(true)
+            }
+            Frame::Ping { ack, data } => Ok(self.ping(ack, data)),
+            Frame::GoAway { .. } => {
                 // The client opens no more streams: close once the last one is answered.
                 let mut st = self.shared.lock();
                 st.draining = true;
@@ -121,51 +120,42 @@ impl Reader {
                 }
                 Ok(false)
             }
-            frame::WINDOW_UPDATE => self.window_update(head, payload),
-            frame::PUSH_PROMISE => Err(conn_error(frame::PROTOCOL_ERROR, "a client may not push")),
-            _ => Ok(false), // PRIORITY and unknown types are ignored
+            Frame::WindowUpdate { stream, increment } => self.window_update(stream, increment),
+            Frame::SettingsAck | Frame::Ignored => Ok(false),
         }
     }
 
-    /// Stream frames need a client stream id; one above any opened is an idle stream.
+    /// A stream frame above any stream opened is on an idle stream.
     fn check_stream(&self, id: u32) -> Result<(), ConnError> {
-        if id == 0 || id % 2 == 0 {
-            return Err(conn_error(
-                frame::PROTOCOL_ERROR,
-                "a frame on stream 0 or a server stream",
-            ));
-        }
         if id > self.shared.lock().last_id {
-            return Err(conn_error(
+            return Err(conn_error((
                 frame::PROTOCOL_ERROR,
                 "a frame on an idle stream",
-            ));
+            )));
         }
         Ok(())
     }
 
     fn data(
         &mut self,
-        head: Head,
-        payload: &[u8],
-        shared_payload: Option<&Bytes>,
+        id: u32,
+        end_stream: bool,
+        flow_len: usize,
+        data: &Payload<'_>,
     ) -> Result<bool, ConnError> {
-        self.check_stream(head.stream)?;
-        let (start, end) = frame::unpad(&head, payload)
-            .ok_or_else(|| conn_error(frame::PROTOCOL_ERROR, "padding longer than its frame"))?;
+        self.check_stream(id)?;
         let mut st = self.shared.lock();
-        if !st.recv.take(head.len) {
-            return Err(conn_error(
+        if !st.recv.take(flow_len) {
+            return Err(conn_error((
                 frame::FLOW_CONTROL_ERROR,
                 "more data than the connection window",
-            ));
+            )));
         }
-        let id = head.stream;
         let Some(s) = st.streams.get_mut(&id) else {
-            return Ok(st.received(head.len, 0)); // a stream already answered or reset: dropped
+            return Ok(st.received(flow_len, 0)); // a stream already answered or reset: dropped
         };
-        let len = end - start;
-        let overrun = !s.recv.take(head.len);
+        let len = data.len();
+        let overrun = !s.recv.take(flow_len);
         s.received += len as u64;
         let problem = if s.remote_done {
             Some((frame::STREAM_CLOSED, "data after the end of the stream"))
@@ -173,7 +163,7 @@ impl Reader {
             Some((frame::FLOW_CONTROL_ERROR, "data past the stream's window"))
         } else if s
             .content_length
-            .is_some_and(|cl| s.received > cl || (head.has(frame::END_STREAM) && s.received != cl))
+            .is_some_and(|cl| s.received > cl || (end_stream && s.received != cl))
         {
             Some((
                 frame::PROTOCOL_ERROR,
@@ -183,96 +173,33 @@ impl Reader {
             None
         };
         if let Some((code, _)) = problem {
-            st.received(head.len, 0);
+            st.received(flow_len, 0);
             return stream_error(&mut st, &self.shared, &mut self.wake, id, code);
         }
-        let queued = st.received(head.len, len);
-        if head.len == 0 && !head.has(frame::END_STREAM) && st.strike() {
+        let queued = st.received(flow_len, len);
+        if flow_len == 0 && !end_stream && st.strike() {
             return Err(calm("empty DATA frames"));
         }
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(queued);
         };
         if len > 0 {
-            s.data.push_back(match shared_payload {
-                Some(p) => p.slice(start..end),
-                None => Bytes::copy_from_slice(&payload[start..end]),
-            });
+            s.data.push_back(data.to_bytes());
         }
-        if head.has(frame::END_STREAM) {
+        if end_stream {
             s.remote_done = true;
         }
         self.wake.extend(s.recv_waker.take());
-        let padding = head.len - len;
+        let padding = flow_len - len;
         Ok((padding > 0 && st.release(Some(id), padding)) || queued)
     }
 
-    fn headers(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if head.stream == 0 || head.stream % 2 == 0 {
-            return Err(conn_error(
-                frame::PROTOCOL_ERROR,
-                "HEADERS on stream 0 or a server stream",
-            ));
-        }
-        let (mut start, end) = frame::unpad(&head, payload)
-            .ok_or_else(|| conn_error(frame::PROTOCOL_ERROR, "padding longer than its frame"))?;
-        if head.has(frame::PRIORITY) {
-            start += 5;
-            if start > end {
-                return Err(conn_error(
-                    frame::FRAME_SIZE_ERROR,
-                    "HEADERS too short for its priority",
-                ));
-            }
-        }
-        // A whole block (the usual case) is decoded where it lies; only one spread over
-        // CONTINUATION frames is gathered first.
-        if head.has(frame::END_HEADERS) {
-            return self.block_done(
-                head.stream,
-                head.has(frame::END_STREAM),
-                &payload[start..end],
-            );
-        }
-        self.block = Some(Block {
-            stream: head.stream,
-            end_stream: head.has(frame::END_STREAM),
-            bytes: BytesMut::from(&payload[start..end]),
-        });
-        Ok(false)
-    }
-
-    fn continuation(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if payload.is_empty() && !head.has(frame::END_HEADERS) && self.shared.lock().strike() {
-            return Err(calm("empty CONTINUATION frames"));
-        }
-        let Some(mut block) = self.block.take() else {
-            return Err(conn_error(
-                frame::PROTOCOL_ERROR,
-                "CONTINUATION without HEADERS",
-            ));
-        };
-        // Beyond twice the header limit, the block is not worth decoding.
-        if block.bytes.len() + payload.len() > 2 * self.max_head + 1024 {
-            return Err(conn_error(
-                frame::PROTOCOL_ERROR,
-                "a header block far over the limit",
-            ));
-        }
-        block.bytes.extend_from_slice(payload);
-        if head.has(frame::END_HEADERS) {
-            self.block_done(block.stream, block.end_stream, &block.bytes)
-        } else {
-            self.block = Some(block);
-            Ok(false)
-        }
-    }
-
-    fn block_done(&mut self, id: u32, end_stream: bool, block: &[u8]) -> Result<bool, ConnError> {
+    fn block_done(&mut self, block: &WholeBlock<'_>) -> Result<bool, ConnError> {
+        let (id, end_stream) = (block.stream, block.end_stream);
         self.fields.clear();
         let fields = &mut self.fields;
         self.decoder
-            .decode(block, |f| fields.push(f))
+            .decode(&block.bytes, |f| fields.push(f))
             .map_err(|e| (frame::COMPRESSION_ERROR, e.to_string()))?;
         let size: usize = self.fields.iter().map(Field::size).sum();
         let mut st = self.shared.lock();
@@ -313,10 +240,10 @@ impl Reader {
                 .iter()
                 .any(|f| matches!(f.name, FieldName::OtherPseudo(_)))
             {
-                return Err(conn_error(
+                return Err(conn_error((
                     frame::PROTOCOL_ERROR,
                     "a request on a used stream id",
-                ));
+                )));
             }
             return Ok(false);
         }
@@ -402,16 +329,9 @@ impl Reader {
         }
     }
 
-    fn rst_stream(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        self.check_stream(head.stream)?;
-        if payload.len() != 4 {
-            return Err(conn_error(
-                frame::FRAME_SIZE_ERROR,
-                "a RST_STREAM that is not 4 bytes",
-            ));
-        }
+    fn rst_stream(&mut self, id: u32) -> Result<bool, ConnError> {
+        self.check_stream(id)?;
         let mut st = self.shared.lock();
-        let id = head.stream;
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(false);
         };
@@ -435,96 +355,39 @@ impl Reader {
         Ok(true)
     }
 
-    fn settings(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if head.stream != 0 {
-            return Err(conn_error(frame::PROTOCOL_ERROR, "SETTINGS on a stream"));
-        }
-        if head.has(frame::ACK) {
-            return match payload.len() {
-                0 => Ok(false),
-                _ => Err(conn_error(
-                    frame::FRAME_SIZE_ERROR,
-                    "a SETTINGS ack with a payload",
-                )),
-            };
-        }
-        if payload.len() % 6 != 0 {
-            return Err(conn_error(
-                frame::FRAME_SIZE_ERROR,
-                "SETTINGS not a multiple of 6 bytes",
-            ));
-        }
+    /// Answers a PING; an answer to our stop PING starts the final phase of the stop.
+    fn ping(&mut self, ack: bool, data: [u8; 8]) -> bool {
         let mut st = self.shared.lock();
-        st.apply_settings(payload, &mut self.wake)
-            .map_err(|(code, message)| conn_error(code, message))?;
-        Ok(true)
-    }
-
-    fn ping(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if head.stream != 0 {
-            return Err(conn_error(frame::PROTOCOL_ERROR, "PING on a stream"));
-        }
-        let Ok(data) = <[u8; 8]>::try_from(payload) else {
-            return Err(conn_error(
-                frame::FRAME_SIZE_ERROR,
-                "a PING that is not 8 bytes",
-            ));
-        };
-        let mut st = self.shared.lock();
-        if head.has(frame::ACK) {
+        if ack {
             st.ping_outstanding = false;
             if data == DRAIN_PING && st.stopping && !st.draining {
                 st.final_goaway();
                 if st.streams.is_empty() {
                     self.shared.wake_reader.notify_one();
                 }
-                return Ok(true);
+                return true;
             }
-            return Ok(false);
+            return false;
         }
         frame::put_ping(&mut st.out, true, data);
-        Ok(true)
+        true
     }
 
-    fn window_update(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if payload.len() != 4 {
-            return Err(conn_error(
-                frame::FRAME_SIZE_ERROR,
-                "a WINDOW_UPDATE that is not 4 bytes",
-            ));
-        }
-        let increment = i64::from(
-            u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff,
-        );
-        if head.stream == 0 {
+    fn window_update(&mut self, id: u32, increment: i64) -> Result<bool, ConnError> {
+        if id == 0 {
             let mut st = self.shared.lock();
-            if increment == 0 {
-                return Err(conn_error(frame::PROTOCOL_ERROR, "a zero window increment"));
-            }
-            st.send_window += increment;
-            if st.send_window > frame::MAX_WINDOW {
-                return Err(conn_error(
-                    frame::FLOW_CONTROL_ERROR,
-                    "the connection window above 2^31-1",
-                ));
-            }
+            inbound::grow_connection_window(&mut st.send_window, increment).map_err(conn_error)?;
             for s in st.streams.values_mut() {
                 self.wake.extend(s.send_waker.take());
             }
             return Ok(false);
         }
-        self.check_stream(head.stream)?;
+        self.check_stream(id)?;
         let mut st = self.shared.lock();
-        let id = head.stream;
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(false);
         };
-        if increment == 0 || s.send_window + increment > frame::MAX_WINDOW {
-            let code = if increment == 0 {
-                frame::PROTOCOL_ERROR
-            } else {
-                frame::FLOW_CONTROL_ERROR
-            };
+        if let Some(code) = inbound::stream_window_error(s.send_window, increment) {
             return stream_error(&mut st, &self.shared, &mut self.wake, id, code);
         }
         s.send_window += increment;
@@ -553,8 +416,8 @@ fn stream_error(
     Ok(true)
 }
 
-fn calm(message: &str) -> ConnError {
-    conn_error(ENHANCE_YOUR_CALM, message)
+fn calm(message: &'static str) -> ConnError {
+    conn_error((ENHANCE_YOUR_CALM, message))
 }
 
 const ENHANCE_YOUR_CALM: u32 = 11;

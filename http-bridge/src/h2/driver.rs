@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::conn::{Shared, State};
 use super::frame::{self, Head};
 use super::hpack::{Decoder, Field};
+use super::inbound::{self, Frame, HeaderBlocks, Payload, Raw, WholeBlock};
 use super::response::{response_head, trailers, Parsed};
 use super::ClientError;
 
@@ -25,13 +26,8 @@ const TICK: Duration = Duration::from_secs(10);
 const IDLE_TICKS: u32 = 30;
 /// A connection without calls for this many ticks (90 s) is closed.
 const UNUSED_TICKS: u32 = 9;
-/// The largest frame we accept (our SETTINGS_MAX_FRAME_SIZE: the default).
-const MAX_FRAME: usize = frame::DEFAULT_MAX_FRAME as usize;
 /// A header block spread over CONTINUATION frames may not grow past this.
 const MAX_BLOCK: usize = 256 << 10;
-/// DATA payloads smaller than this are copied out of the read buffer, so the buffer can be
-/// reused in place; larger ones are handed on without a copy.
-const COPY_BELOW: usize = 4096;
 
 /// Fails the connection when a driver task ends, however it ends (a runtime shutting down
 /// drops its tasks): calls must never wait on a connection nobody reads.
@@ -71,19 +67,12 @@ pub(super) async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf) 
     shared.writer_stopped.notify_one();
 }
 
-/// A header block arriving over HEADERS and CONTINUATION frames.
-struct Block {
-    stream: u32,
-    end_stream: bool,
-    bytes: BytesMut,
-}
-
 pub(super) async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
     let _guard = Guard(Arc::clone(&shared), "the connection's reader stopped");
     let mut reader = Reader {
         shared: &shared,
         decoder: Decoder::new(4096),
-        block: None,
+        blocks: HeaderBlocks::default(),
         wake: Vec::new(),
         fields: Vec::new(),
     };
@@ -157,7 +146,7 @@ pub(super) async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
 struct Reader<'a> {
     shared: &'a Shared,
     decoder: Decoder,
-    block: Option<Block>,
+    blocks: HeaderBlocks,
     wake: Vec<Waker>,
     fields: Vec<Field>,
 }
@@ -165,7 +154,7 @@ struct Reader<'a> {
 /// A connection error: the code for our GOAWAY and what the calls are told.
 type ConnError = (u32, ClientError);
 
-fn conn_error(code: u32, message: &str) -> ConnError {
+fn conn_error((code, message): (u32, &str)) -> ConnError {
     (
         code,
         ClientError::protocol(format!("the provider broke HTTP/2: {message}")),
@@ -179,90 +168,98 @@ impl Reader<'_> {
 
     /// Handles every complete frame in `buf`.
     fn frames(&mut self, buf: &mut BytesMut) -> Result<(), ConnError> {
-        let mut queued = false;
-        while buf.len() >= frame::HEAD_LEN {
-            let head = Head::parse(&buf[..frame::HEAD_LEN]);
-            if head.len > MAX_FRAME {
-                return Err(conn_error(
-                    frame::FRAME_SIZE_ERROR,
-                    "a frame larger than we allow",
-                ));
-            }
-            if buf.len() < frame::HEAD_LEN + head.len {
-                break;
-            }
-            if head.kind == frame::DATA && head.len >= COPY_BELOW && self.block.is_none() {
-                buf.advance(frame::HEAD_LEN);
-                let payload = buf.split_to(head.len).freeze();
-                queued |= self.data(head, &payload, Some(&payload))?;
-            } else {
-                let payload = &buf[frame::HEAD_LEN..frame::HEAD_LEN + head.len];
-                queued |= self.frame(head, payload)?;
-                buf.advance(frame::HEAD_LEN + head.len);
-            }
-        }
-        if queued {
+        if inbound::each(buf, |head, raw| self.frame(&head, &raw), conn_error)? {
             self.shared.wake_writer.notify_one();
         }
         Ok(())
     }
 
     /// One frame; returns whether it queued something to write.
-    fn frame(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if let Some(block) = &self.block {
-            if head.kind != frame::CONTINUATION || head.stream != block.stream {
-                return Err(conn_error(
-                    frame::PROTOCOL_ERROR,
-                    "a header block was interrupted",
-                ));
+    fn frame(&mut self, head: &Head, raw: &Raw<'_>) -> Result<bool, ConnError> {
+        match inbound::parse(head, raw, self.blocks.open()).map_err(conn_error)? {
+            Frame::Data {
+                stream,
+                end_stream,
+                flow_len,
+                data,
+            } => self.data(stream, end_stream, flow_len, &data),
+            Frame::Headers {
+                stream,
+                end_stream,
+                end_headers,
+                fragment,
+            } => {
+                Self::check_stream(&self.shared.lock(), stream)?;
+                match self
+                    .blocks
+                    .headers(stream, end_stream, end_headers, fragment)
+                {
+                    Some(block) => self.block_done(&block),
+                    None => Ok(false),
+                }
             }
-        }
-        match head.kind {
-            frame::DATA => self.data(head, payload, None),
-            frame::HEADERS => self.headers(head, payload),
-            frame::CONTINUATION => self.continuation(head, payload),
-            frame::RST_STREAM => self.rst_stream(head, payload),
-            frame::SETTINGS => self.settings(head, payload),
-            frame::PING => self.ping(head, payload),
-            frame::GOAWAY => self.goaway(head, payload),
-            frame::WINDOW_UPDATE => self.window_update(head, payload),
-            frame::PUSH_PROMISE => Err(conn_error(
-                frame::PROTOCOL_ERROR,
-                "a push, which we disabled",
-            )),
-            // PRIORITY and unknown frame types are ignored.
-            _ => Ok(false),
+            Frame::Continuation {
+                end_headers,
+                fragment,
+            } => match self
+                .blocks
+                .continuation(end_headers, fragment, MAX_BLOCK)
+                .map_err(conn_error)?
+            {
+                Some(block) => self.block_done(&block),
+                None => Ok(false),
+            },
+            Frame::RstStream { stream, code } => self.rst_stream(stream, code),
+            Frame::Settings(payload) => {
+                let mut st = self.shared.lock();
+                st.apply_settings(payload, &mut self.wake)
+                    .map_err(conn_error)?;
+                Ok(true)
+            }
+            Frame::Ping { ack, data } => {
+                let mut st = self.shared.lock();
+                if ack {
+                    st.ping_outstanding = false;
+                    return Ok(false);
+                }
+                frame::put_ping(&mut st.out, true, data);
+                Ok(true)
+            }
+            Frame::GoAway { last_stream, .. } => {
+                self.goaway(last_stream);
+                Ok(false)
+            }
+            Frame::WindowUpdate { stream, increment } => self.window_update(stream, increment),
+            Frame::SettingsAck | Frame::Ignored => Ok(false),
         }
     }
 
-    /// A stream frame on stream 0, or on a stream we never opened, is a connection error.
+    /// A stream frame on a stream we never opened is a connection error.
     fn check_stream(st: &State, id: u32) -> Result<(), ConnError> {
-        if id == 0 || id % 2 == 0 || id >= st.next_id {
-            return Err(conn_error(
+        if id >= st.next_id {
+            return Err(conn_error((
                 frame::PROTOCOL_ERROR,
                 "a frame on a stream we never opened",
-            ));
+            )));
         }
         Ok(())
     }
 
     fn data(
         &mut self,
-        head: Head,
-        payload: &[u8],
-        shared_payload: Option<&Bytes>,
+        id: u32,
+        end_stream: bool,
+        flow_len: usize,
+        data: &Payload<'_>,
     ) -> Result<bool, ConnError> {
         let mut st = self.shared.lock();
-        Self::check_stream(&st, head.stream)?;
-        let (start, end) = frame::unpad(&head, payload)
-            .ok_or_else(|| conn_error(frame::PROTOCOL_ERROR, "padding longer than its frame"))?;
-        if !st.recv.take(head.len) {
-            return Err(conn_error(
+        Self::check_stream(&st, id)?;
+        if !st.recv.take(flow_len) {
+            return Err(conn_error((
                 frame::FLOW_CONTROL_ERROR,
                 "more data than the connection window",
-            ));
+            )));
         }
-        let id = head.stream;
         let fate = match st.streams.get_mut(&id) {
             // A stream we reset, or whose caller gave up: the data is dropped.
             None => Fate::Drop,
@@ -272,7 +269,7 @@ impl Reader<'_> {
                 "the provider sent data before a response head",
             ),
             Some(s) => {
-                if !s.recv.take(head.len) {
+                if !s.recv.take(flow_len) {
                     Fate::Reset(
                         frame::FLOW_CONTROL_ERROR,
                         "the provider overran the stream's window",
@@ -284,31 +281,27 @@ impl Reader<'_> {
         };
         match fate {
             Fate::Take => {}
-            Fate::Drop => return Ok(st.received(head.len, 0)),
+            Fate::Drop => return Ok(st.received(flow_len, 0)),
             Fate::Reset(code, message) => {
-                st.received(head.len, 0);
+                st.received(flow_len, 0);
                 st.reset(id, code, ClientError::protocol(message), &mut self.wake);
                 return Ok(true);
             }
         }
-        let mut queued = st.received(head.len, end - start);
+        let mut queued = st.received(flow_len, data.len());
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(queued);
         };
-        if end > start {
-            let bytes = match shared_payload {
-                Some(p) => p.slice(start..end),
-                None => Bytes::copy_from_slice(&payload[start..end]),
-            };
-            s.data.push_back(bytes);
+        if !data.is_empty() {
+            s.data.push_back(data.to_bytes());
         }
-        if head.has(frame::END_STREAM) {
+        if end_stream {
             s.remote_done = true;
         }
         self.wake.extend(s.recv_waker.take());
         // Padding is never read by the caller: give its window back now.
-        let padding = head.len - (end - start);
-        if head.has(frame::END_STREAM) {
+        let padding = flow_len - data.len();
+        if end_stream {
             st.settle(id, &mut self.wake);
         }
         if padding > 0 {
@@ -317,66 +310,15 @@ impl Reader<'_> {
         Ok(queued)
     }
 
-    fn headers(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        Self::check_stream(&self.shared.lock(), head.stream)?;
-        let (mut start, end) = frame::unpad(&head, payload)
-            .ok_or_else(|| conn_error(frame::PROTOCOL_ERROR, "padding longer than its frame"))?;
-        if head.has(frame::PRIORITY) {
-            start += 5;
-            if start > end {
-                return Err(conn_error(
-                    frame::FRAME_SIZE_ERROR,
-                    "a HEADERS frame too short for its priority",
-                ));
-            }
-        }
-        // A whole block (the usual case) is decoded where it lies; only one spread over
-        // CONTINUATION frames is gathered first.
-        if head.has(frame::END_HEADERS) {
-            return self.block_done(
-                head.stream,
-                head.has(frame::END_STREAM),
-                &payload[start..end],
-            );
-        }
-        self.block = Some(Block {
-            stream: head.stream,
-            end_stream: head.has(frame::END_STREAM),
-            bytes: BytesMut::from(&payload[start..end]),
-        });
-        Ok(false)
-    }
-
-    fn continuation(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        let Some(mut block) = self.block.take() else {
-            return Err(conn_error(
-                frame::PROTOCOL_ERROR,
-                "a CONTINUATION without HEADERS",
-            ));
-        };
-        if block.bytes.len() + payload.len() > MAX_BLOCK {
-            return Err(conn_error(
-                frame::PROTOCOL_ERROR,
-                "a header block over 256 KiB",
-            ));
-        }
-        block.bytes.extend_from_slice(payload);
-        if head.has(frame::END_HEADERS) {
-            self.block_done(block.stream, block.end_stream, &block.bytes)
-        } else {
-            self.block = Some(block);
-            Ok(false)
-        }
-    }
-
     /// A whole header block: decoded whatever becomes of it (the table must stay in step),
     /// then a response head, trailers, or an error on its stream.
-    fn block_done(&mut self, id: u32, end_stream: bool, block: &[u8]) -> Result<bool, ConnError> {
+    fn block_done(&mut self, block: &WholeBlock<'_>) -> Result<bool, ConnError> {
+        let (id, end_stream) = (block.stream, block.end_stream);
         self.fields.clear();
         let fields = &mut self.fields;
         self.decoder
-            .decode(block, |f| fields.push(f))
-            .map_err(|e| conn_error(frame::COMPRESSION_ERROR, &e.to_string()))?;
+            .decode(&block.bytes, |f| fields.push(f))
+            .map_err(|e| conn_error((frame::COMPRESSION_ERROR, &e.to_string())))?;
         let mut st = self.shared.lock();
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(false); // a stream we reset or gave up
@@ -414,17 +356,9 @@ impl Reader<'_> {
         Ok(false)
     }
 
-    fn rst_stream(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if payload.len() != 4 {
-            return Err(conn_error(
-                frame::FRAME_SIZE_ERROR,
-                "a RST_STREAM that is not 4 bytes",
-            ));
-        }
+    fn rst_stream(&mut self, id: u32, code: u32) -> Result<bool, ConnError> {
         let mut st = self.shared.lock();
-        Self::check_stream(&st, head.stream)?;
-        let code = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
-        let id = head.stream;
+        Self::check_stream(&st, id)?;
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(false);
         };
@@ -449,62 +383,7 @@ impl Reader<'_> {
         Ok(false)
     }
 
-    fn settings(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if head.stream != 0 {
-            return Err(conn_error(frame::PROTOCOL_ERROR, "SETTINGS on a stream"));
-        }
-        if head.has(frame::ACK) {
-            return match payload.len() {
-                0 => Ok(false),
-                _ => Err(conn_error(
-                    frame::FRAME_SIZE_ERROR,
-                    "a SETTINGS ack with a payload",
-                )),
-            };
-        }
-        if payload.len() % 6 != 0 {
-            return Err(conn_error(
-                frame::FRAME_SIZE_ERROR,
-                "SETTINGS not a multiple of 6 bytes",
-            ));
-        }
-        let mut st = self.shared.lock();
-        st.apply_settings(payload, &mut self.wake)
-            .map_err(|(code, message)| conn_error(code, message))?;
-        Ok(true)
-    }
-
-    fn ping(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if head.stream != 0 {
-            return Err(conn_error(frame::PROTOCOL_ERROR, "PING on a stream"));
-        }
-        let Ok(data) = <[u8; 8]>::try_from(payload) else {
-            return Err(conn_error(
-                frame::FRAME_SIZE_ERROR,
-                "a PING that is not 8 bytes",
-            ));
-        };
-        let mut st = self.shared.lock();
-        if head.has(frame::ACK) {
-            st.ping_outstanding = false;
-            return Ok(false);
-        }
-        frame::put_ping(&mut st.out, true, data);
-        Ok(true)
-    }
-
-    fn goaway(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if head.stream != 0 {
-            return Err(conn_error(frame::PROTOCOL_ERROR, "GOAWAY on a stream"));
-        }
-        if payload.len() < 8 {
-            return Err(conn_error(
-                frame::FRAME_SIZE_ERROR,
-                "a GOAWAY shorter than 8 bytes",
-            ));
-        }
-        let last =
-            u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff;
+    fn goaway(&mut self, last: u32) {
         self.shared.close_to_new_streams();
         let mut st = self.shared.lock();
         st.goaway = Some(st.goaway.map_or(last, |before| before.min(last)));
@@ -525,48 +404,23 @@ impl Reader<'_> {
             }
             st.settle(id, &mut self.wake);
         }
-        Ok(false)
     }
 
-    fn window_update(&mut self, head: Head, payload: &[u8]) -> Result<bool, ConnError> {
-        if payload.len() != 4 {
-            return Err(conn_error(
-                frame::FRAME_SIZE_ERROR,
-                "a WINDOW_UPDATE that is not 4 bytes",
-            ));
-        }
-        let increment = i64::from(
-            u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) & 0x7fff_ffff,
-        );
+    fn window_update(&mut self, id: u32, increment: i64) -> Result<bool, ConnError> {
         let mut st = self.shared.lock();
-        if head.stream == 0 {
-            if increment == 0 {
-                return Err(conn_error(frame::PROTOCOL_ERROR, "a zero window increment"));
-            }
-            st.send_window += increment;
-            if st.send_window > frame::MAX_WINDOW {
-                return Err(conn_error(
-                    frame::FLOW_CONTROL_ERROR,
-                    "the connection window above 2^31-1",
-                ));
-            }
+        if id == 0 {
+            inbound::grow_connection_window(&mut st.send_window, increment).map_err(conn_error)?;
             for s in st.streams.values_mut() {
                 self.wake.extend(s.send_waker.take());
             }
             return Ok(false);
         }
-        Self::check_stream(&st, head.stream)?;
-        let id = head.stream;
+        Self::check_stream(&st, id)?;
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(false);
         };
-        if increment == 0 || s.send_window + increment > frame::MAX_WINDOW {
+        if let Some(code) = inbound::stream_window_error(s.send_window, increment) {
             let error = ClientError::protocol("the provider sent a bad window increment");
-            let code = if increment == 0 {
-                frame::PROTOCOL_ERROR
-            } else {
-                frame::FLOW_CONTROL_ERROR
-            };
             st.reset(id, code, error, &mut self.wake);
             return Ok(true);
         }

@@ -32,6 +32,7 @@ pub mod frame;
 pub mod hpack;
 mod huffman;
 mod huffman_table;
+pub mod inbound;
 mod response;
 mod static_table;
 mod stream;
