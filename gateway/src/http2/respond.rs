@@ -227,20 +227,13 @@ async fn pump_body(
                         return;
                     }
                     let st = &mut *st;
-                    let mut block = std::mem::take(&mut st.block);
-                    block.clear();
-                    st.encoder.begin(&mut block);
-                    for (name, value) in &trailers {
-                        let name = name.as_str();
-                        st.encoder.field(
-                            name.as_bytes(),
-                            value.as_bytes(),
-                            Indexing::of(name),
-                            &mut block,
-                        );
-                    }
-                    frame::put_block(&mut st.out, st.peer_max_frame, id, &block, true);
-                    st.block = block;
+                    st.encoder.put_trailers(
+                        &trailers,
+                        &mut st.block,
+                        &mut st.out,
+                        st.peer_max_frame,
+                        id,
+                    );
                 }
                 end(shared, id, None);
                 return;

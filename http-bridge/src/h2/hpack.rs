@@ -352,6 +352,30 @@ impl Default for Encoder {
 }
 
 impl Encoder {
+    /// Queues `trailers` as the header block that ends stream `id` (HEADERS with END_STREAM,
+    /// CONTINUATION past `max_frame`); the block is built in `scratch`, kept for reuse.
+    pub fn put_trailers(
+        &mut self,
+        trailers: &http::HeaderMap,
+        scratch: &mut BytesMut,
+        out: &mut BytesMut,
+        max_frame: usize,
+        id: u32,
+    ) {
+        scratch.clear();
+        self.begin(scratch);
+        for (name, value) in trailers {
+            let name = name.as_str();
+            self.field(
+                name.as_bytes(),
+                value.as_bytes(),
+                Indexing::of(name),
+                scratch,
+            );
+        }
+        super::frame::put_block(out, max_frame, id, scratch, true);
+    }
+
     /// The peer's SETTINGS_HEADER_TABLE_SIZE changed: our table must fit within it.
     pub fn peer_limit(&mut self, limit: usize) {
         let max = limit.min(ENCODER_TABLE);

@@ -344,20 +344,8 @@ fn send_trailers(conn: &Shared, id: u32, trailers: &HeaderMap) {
         if st.failed.is_some() || st.streams.get(&id).is_none_or(|s| s.local_done) {
             return;
         }
-        let mut block = std::mem::take(&mut st.block);
-        block.clear();
-        st.encoder.begin(&mut block);
-        for (name, value) in trailers {
-            let name = name.as_str();
-            st.encoder.field(
-                name.as_bytes(),
-                value.as_bytes(),
-                Indexing::of(name),
-                &mut block,
-            );
-        }
-        frame::put_block(&mut st.out, st.peer_max_frame, id, &block, true);
-        st.block = block;
+        st.encoder
+            .put_trailers(trailers, &mut st.block, &mut st.out, st.peer_max_frame, id);
         if let Some(s) = st.streams.get_mut(&id) {
             s.local_done = true;
         }
