@@ -196,7 +196,7 @@ fn validate_reports_every_problem_with_its_location() {
         "test.yaml: routes[1].interface",
         "test.yaml: routes[1].params[0].type: invalid Java type",
         "test.yaml: routes[1].params[0].from: the path template has no {nope}",
-        "test.yaml: limits.idle_timeout_ms: must be greater than 0",
+        "test.yaml: limits.idle_timeout_ms: must be at least 100",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }

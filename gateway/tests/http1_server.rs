@@ -390,9 +390,10 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
         .expect("closed within 5 s (the default would keep it 60 s)")
         .expect("read");
     assert_eq!(n, 0, "closed without a word");
-    // The timer starts when the answer has been written, a moment before it was read here.
+    // The timer starts when the answer has been written, a moment before it was read here
+    // (half the timeout: only "closed at once" must fail, not a slow machine).
     assert!(
-        answered.elapsed() >= Duration::from_millis(300),
+        answered.elapsed() >= Duration::from_millis(200),
         "kept open for the idle timeout first: {:?}",
         answered.elapsed()
     );

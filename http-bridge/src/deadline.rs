@@ -71,6 +71,8 @@ impl<F: Future> Future for Timeout<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(output) = this.future.poll(cx) {
+            // Out of the map now, not when dropped: the keeper must not wake a finished call.
+            *this.entry = None;
             return Poll::Ready(Ok(output));
         }
         let Some(deadline) = *this.deadline else {
@@ -144,21 +146,24 @@ impl Entry {
     /// waker to wake current.
     fn keeps(&self, waker: &Waker) -> bool {
         let mut state = self.deadlines.lock();
-        match state.calls.get_mut(&self.key) {
-            Some(kept) => {
-                if !kept.will_wake(waker) {
-                    kept.clone_from(waker);
-                }
-                true
-            }
-            None => false,
+        let Some(kept) = state.calls.get_mut(&self.key) else {
+            return false;
+        };
+        if !kept.will_wake(waker) {
+            let old = std::mem::replace(kept, waker.clone());
+            // A waker's drop may run code of its owner's: never under our lock.
+            drop(state);
+            drop(old);
         }
+        true
     }
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        self.deadlines.lock().calls.remove(&self.key);
+        // The guard goes at the end of the statement; the waker after it.
+        let waker = self.deadlines.lock().calls.remove(&self.key);
+        drop(waker);
     }
 }
 
@@ -212,52 +217,62 @@ impl Deadlines {
 
 /// The keeper: wakes the calls whose deadline passed, and sleeps until the next. Ends when
 /// none is left (the next registration spawns another), so a keeper never outlives its use.
-async fn keep(deadlines: Arc<Deadlines>, generation: u64) {
-    // Runs when the task ends or is dropped with its runtime.
-    let _alive = KeeperAlive {
+fn keep(deadlines: Arc<Deadlines>, generation: u64) -> impl Future<Output = ()> + Send {
+    // Made before the task first runs: a runtime shutting down may drop it unpolled, and the
+    // next registration must then know to spawn another.
+    let alive = KeeperAlive {
         deadlines: deadlines.clone(),
         generation,
     };
-    // Re-armed before every wait; the first deadline below sets it.
-    let timer = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(timer);
-    // When the timer fired: what it was armed for has passed, whatever the clock says.
-    let mut fired: Option<Instant> = None;
-    std::future::poll_fn(|cx| loop {
-        let now = Instant::now();
-        let now = fired.map_or(now, |at| now.max(at));
-        let mut state = deadlines.lock();
-        while let Some(entry) = state.calls.first_entry() {
-            if entry.key().0 > now {
-                break;
+    async move {
+        let _alive = alive;
+        // Re-armed before every wait; the first deadline below sets it.
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        // The deadline the timer last fired for. Calls expire by the timer's clock, as with
+        // `tokio::time::timeout` (the same driver turn settles a call's I/O and timers), not
+        // by `Instant::now()`, which may run ahead in a slow turn.
+        let mut fired: Option<Instant> = None;
+        let mut expired = Vec::new();
+        std::future::poll_fn(|cx| loop {
+            let mut state = deadlines.lock();
+            if let Some(horizon) = fired.take() {
+                while let Some(entry) = state.calls.first_entry() {
+                    if entry.key().0 > horizon {
+                        break;
+                    }
+                    expired.push(entry.remove());
+                }
             }
-            // Waking schedules the call; it runs no code of ours here, so under the lock is fine.
-            entry.remove().wake();
-        }
-        let Some(&(next, _)) = state.calls.keys().next() else {
-            state.keeper_alive = false;
-            state.keeper = None;
-            state.armed = None;
-            return Poll::Ready(());
-        };
-        if state
-            .keeper
-            .as_ref()
-            .is_none_or(|w| !w.will_wake(cx.waker()))
-        {
-            state.keeper = Some(cx.waker().clone());
-        }
-        if state.armed != Some(next) {
-            state.armed = Some(next);
-            timer.as_mut().reset(next);
-        }
-        drop(state);
-        if timer.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        fired = Some(next);
-    })
-    .await
+            let Some(&(next, _)) = state.calls.keys().next() else {
+                state.keeper_alive = false;
+                state.keeper = None;
+                state.armed = None;
+                drop(state);
+                expired.drain(..).for_each(Waker::wake);
+                return Poll::Ready(());
+            };
+            if state
+                .keeper
+                .as_ref()
+                .is_none_or(|w| !w.will_wake(cx.waker()))
+            {
+                state.keeper = Some(cx.waker().clone());
+            }
+            if state.armed != Some(next) {
+                state.armed = Some(next);
+                timer.as_mut().reset(next);
+            }
+            drop(state);
+            // Woken outside the lock: waking may take the scheduler's locks, or a syscall.
+            expired.drain(..).for_each(Waker::wake);
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            fired = Some(next);
+        })
+        .await
+    }
 }
 
 /// Marks the keeper gone if it is dropped with its runtime (unless a newer one took over).
@@ -355,8 +370,9 @@ mod tests {
         let calls: Vec<_> = (0..200u64)
             .map(|i| {
                 tokio::spawn(async move {
+                    // A wide gap between answer and deadline: a loaded machine may stall.
                     let wait = Duration::from_millis(i % 20);
-                    let r = timeout(Duration::from_millis(30), tokio::time::sleep(wait)).await;
+                    let r = timeout(Duration::from_millis(500), tokio::time::sleep(wait)).await;
                     let never = timeout(
                         Duration::from_millis(20 + i % 7),
                         std::future::pending::<()>(),

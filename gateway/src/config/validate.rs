@@ -99,10 +99,11 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             "must be at least 1024".into(),
         );
     }
-    if config.limits.idle_timeout_ms == 0 {
+    // Shorter would close connections before clients get their first request out.
+    if config.limits.idle_timeout_ms < 100 {
         bad(
             "limits.idle_timeout_ms".into(),
-            "must be greater than 0".into(),
+            "must be at least 100".into(),
         );
     }
 
