@@ -19,8 +19,9 @@
 //!   blocks read as response heads and trailers.
 //! * `stream`: opening a stream, pumping a request body under flow control, and
 //!   [`RecvBody`], the answer's body (messages, then trailers).
-//! * [`hpack`], `huffman`, [`frame`]: the wire formats, shared with the gateway's HTTP/2
-//!   server.
+//! * [`hpack`], `huffman`, [`frame`]: the wire formats, and [`inbound`]: arriving frames split
+//!   off the read buffer and checked as far as no connection state is needed; all shared with
+//!   the gateway's HTTP/2 server.
 //!
 //! What it does not do: TLS, server push (disabled in our SETTINGS), priorities (ignored), and
 //! upgrades from HTTP/1.1.
