@@ -3,10 +3,11 @@
 //! order). Everything runs on the connection's own task: there is no second task per
 //! connection and no channel unless a request body must be streamed.
 //!
-//! - A connection waiting for a request is closed after 60 s; a head whose first bytes are in
-//!   must be complete within 30 s, or it is answered 408.
+//! - A connection waiting for a request is closed after the idle timeout (60 s by default); a
+//!   head whose first bytes are in must be complete within 30 s, or it is answered 408.
 //! - Malformed heads are answered 400 (431 when too large, 501 for unknown transfer codings,
-//!   505 for other versions) and the connection closes.
+//!   505 for other major versions) and the connection closes; a later HTTP/1 minor version
+//!   (HTTP/1.2) is served as HTTP/1.1.
 //! - A request body the handler left unread is drained when it is small (64 KiB) so the
 //!   connection can be reused; otherwise the connection closes after the answer.
 //! - A connection closed while the client may still be sending is closed gracefully: our side

@@ -76,6 +76,14 @@ pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refusa
                 reason: format!("more than {MAX_HEADERS} header fields"),
             })
         }
+        // A later HTTP/1 minor version is served as HTTP/1.1, the highest we speak (RFC 9110
+        // §6.2: minor versions are compatible); the digit is rewritten where it lies.
+        Err(httparse::Error::Version) if later_minor(buf).is_some() => {
+            if let Some(at) = later_minor(buf) {
+                buf[at] = b'1';
+            }
+            return parse(buf, max_head);
+        }
         Err(httparse::Error::Version) if names_a_version(buf) => {
             return Err(Refusal {
                 status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
@@ -160,6 +168,19 @@ fn names_a_version(buf: &[u8]) -> bool {
             major.is_ascii_digit() && minor.is_ascii_digit()
         }
         _ => false,
+    }
+}
+
+/// Where the minor digit of a request line's `HTTP/1.d` lies, when `d` is above 1.
+fn later_minor(buf: &[u8]) -> Option<usize> {
+    let end = buf.iter().position(|b| *b == b'\n')?;
+    let line = &buf[..end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match line.rsplit(|b| *b == b' ').next()? {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if (b'2'..=b'9').contains(minor) => {
+            Some(line.len() - 1)
+        }
+        _ => None,
     }
 }
 
@@ -297,6 +318,11 @@ mod tests {
             status("GET / HTTP/2.0\r\n\r\n"),
             StatusCode::HTTP_VERSION_NOT_SUPPORTED
         );
+        let later = parse_text("GET / HTTP/1.2\r\nHost: x\r\n\r\n")
+            .expect("served as 1.1")
+            .expect("complete");
+        assert_eq!(later.request.version(), Version::HTTP_11);
+        assert!(later.keep_alive);
         assert_eq!(
             status("G@T / HTTP/1.1\r\nHost: x\r\n\r\n"),
             StatusCode::BAD_REQUEST
