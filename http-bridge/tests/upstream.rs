@@ -225,3 +225,43 @@ async fn least_request_prefers_the_idle_endpoint() {
         "random picked one endpoint {picks} of 200 times"
     );
 }
+
+#[tokio::test]
+async fn silent_connections_are_dropped_by_heartbeats_all_at_once() {
+    // A provider that accepts and reads, and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            held.push(tokio::spawn(async move {
+                let mut sink = [0u8; 1024];
+                while tokio::io::AsyncReadExt::read(&mut socket, &mut sink)
+                    .await
+                    .is_ok_and(|n| n > 0)
+                {}
+            }));
+        }
+    });
+    let period = Duration::from_millis(200);
+    let pool = EndpointPool::new(
+        addr,
+        PoolConfig {
+            connections: 5,
+            heartbeat: Some(period),
+            ..config()
+        },
+    );
+    for _ in 0..5 {
+        pool.get(0).await.expect("connected");
+    }
+    assert_eq!(pool.open_connections(), 5);
+    // One round: the tick at 200 ms, then one heartbeat timeout (200 ms) for all five. One
+    // after another they would take 1.2 s.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        pool.open_connections(),
+        0,
+        "every silent connection dropped in one round"
+    );
+}

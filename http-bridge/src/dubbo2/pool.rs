@@ -193,18 +193,26 @@ async fn keepalive(pool: Weak<EndpointPool>, period: Duration) {
         tick.tick().await;
         // The task ends with the pool.
         let Some(pool) = pool.upgrade() else { return };
+        // All at once: a provider gone silent costs one heartbeat timeout per round, not one
+        // per connection (lanes × connections of them).
+        let mut beats = tokio::task::JoinSet::new();
         for conn in pool.connections() {
-            if conn.in_flight() == 0
-                && conn
-                    .heartbeat(period.min(Duration::from_secs(10)))
-                    .await
-                    .is_err()
-            {
-                let mut slots = pool.lock();
-                for slot in slots.conns.iter_mut() {
-                    if slot.as_ref().is_some_and(|c| c.same_as(&conn)) {
-                        *slot = None;
-                    }
+            if conn.in_flight() == 0 {
+                beats.spawn(async move {
+                    let alive = conn
+                        .heartbeat(period.min(Duration::from_secs(10)))
+                        .await
+                        .is_ok();
+                    (conn, alive)
+                });
+            }
+        }
+        while let Some(beat) = beats.join_next().await {
+            let Ok((conn, false)) = beat else { continue };
+            let mut slots = pool.lock();
+            for slot in slots.conns.iter_mut() {
+                if slot.as_ref().is_some_and(|c| c.same_as(&conn)) {
+                    *slot = None;
                 }
             }
         }
