@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 
 use super::decode;
 use super::session::{Interest, Session};
-use crate::snapshot::{CLUSTER, ENDPOINTS, LISTENER, ROUTE};
+use super::stream::{self, Variant};
 
 struct Stream<'s, 'a> {
     session: &'s mut Session<'a>,
@@ -36,65 +36,29 @@ pub(crate) async fn run(
         tx,
         sent: HashMap::new(),
     };
-    for type_url in [CLUSTER, LISTENER, ENDPOINTS, ROUTE] {
-        let interest = s.session.interest(type_url);
-        if matches!(&interest, Interest::Names(n) if n.is_empty()) {
-            continue;
-        }
-        s.first(type_url, interest).await;
-    }
-    let mut responses = match client
-        .delta_aggregated_resources(ReceiverStream::new(rx))
-        .await
-    {
-        Ok(r) => r.into_inner(),
-        Err(status) => return format!("delta ADS stream refused: {status}"),
-    };
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            message = responses.message() => match message {
-                Ok(Some(response)) => {
-                    *got_response = true;
-                    s.handle(response).await;
-                }
-                Ok(None) => return "the control plane closed the stream".into(),
-                Err(status) => return format!("delta ADS stream failed: {status}"),
-            },
-            _ = tick.tick() => {
-                if s.session.expire() {
-                    s.session.publish();
-                }
-            }
-        }
-    }
+    let open = client.delta_aggregated_resources(ReceiverStream::new(rx));
+    stream::run(&mut s, open, got_response).await
 }
 
-impl Stream<'_, '_> {
-    /// The first request of a type on this stream: its subscription, and the versions held
-    /// from before a reconnect.
-    async fn first(&mut self, type_url: &str, interest: Interest) {
-        self.session.asked(type_url, &interest);
-        let held = self
-            .session
-            .state
-            .names(type_url)
-            .into_iter()
-            .filter(|n| interest.contains(n))
-            .filter_map(|n| self.session.state.version_of(type_url, &n).map(|v| (n, v)))
-            .collect();
-        let request = DeltaDiscoveryRequest {
-            node: Some(self.node.clone()),
-            type_url: type_url.to_owned(),
-            resource_names_subscribe: interest.names(),
-            initial_resource_versions: held,
-            ..Default::default()
-        };
-        self.sent.insert(type_url.to_owned(), interest);
-        let _ = self.tx.send(request).await;
+impl Variant for Stream<'_, '_> {
+    type Response = DeltaDiscoveryResponse;
+    const NAME: &'static str = "delta ADS";
+
+    fn session(&self) -> &Session<'_> {
+        self.session
     }
 
-    async fn change(&mut self, type_url: &str, interest: Interest) {
+    fn expire(&mut self) {
+        if self.session.expire() {
+            self.session.publish();
+        }
+    }
+
+    fn sent(&self) -> &HashMap<String, Interest> {
+        &self.sent
+    }
+
+    async fn ask(&mut self, type_url: &str, interest: Interest) {
         let Some(before) = self.sent.get(type_url).cloned() else {
             return self.first(type_url, interest).await;
         };
@@ -173,17 +137,32 @@ impl Stream<'_, '_> {
             ..Default::default()
         };
         let _ = self.tx.send(ack).await;
-        for dependent in [ROUTE, ENDPOINTS] {
-            let interest = self.session.interest(dependent);
-            if self.sent.get(dependent) != Some(&interest) {
-                if matches!(&interest, Interest::Names(n) if n.is_empty())
-                    && !self.sent.contains_key(dependent)
-                {
-                    continue;
-                }
-                self.change(dependent, interest).await;
-            }
-        }
+        stream::follow_dependents(self).await;
         self.session.publish();
+    }
+}
+
+impl Stream<'_, '_> {
+    /// The first request of a type on this stream: its subscription, and the versions held
+    /// from before a reconnect.
+    async fn first(&mut self, type_url: &str, interest: Interest) {
+        self.session.asked(type_url, &interest);
+        let held = self
+            .session
+            .state
+            .names(type_url)
+            .into_iter()
+            .filter(|n| interest.contains(n))
+            .filter_map(|n| self.session.state.version_of(type_url, &n).map(|v| (n, v)))
+            .collect();
+        let request = DeltaDiscoveryRequest {
+            node: Some(self.node.clone()),
+            type_url: type_url.to_owned(),
+            resource_names_subscribe: interest.names(),
+            initial_resource_versions: held,
+            ..Default::default()
+        };
+        self.sent.insert(type_url.to_owned(), interest);
+        let _ = self.tx.send(request).await;
     }
 }

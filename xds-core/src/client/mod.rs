@@ -11,6 +11,7 @@ mod delta;
 mod session;
 mod sotw;
 mod state;
+mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,7 +12,8 @@ use tonic::transport::Channel;
 
 use super::decode;
 use super::session::{Interest, Session};
-use crate::snapshot::{CLUSTER, ENDPOINTS, LISTENER, ROUTE};
+use super::stream::{self, Variant};
+use crate::snapshot::{CLUSTER, LISTENER};
 
 struct Stream<'s, 'a> {
     session: &'s mut Session<'a>,
@@ -36,75 +37,32 @@ pub(crate) async fn run(
         sent: HashMap::new(),
         nonces: HashMap::new(),
     };
-    // Clusters before listeners, as Envoy does; routes and endpoints follow from them (on a
-    // reconnect, from what is held).
-    for type_url in [CLUSTER, LISTENER, ENDPOINTS, ROUTE] {
-        let interest = s.session.interest(type_url);
-        if matches!(&interest, Interest::Names(n) if n.is_empty()) {
-            continue;
-        }
-        s.subscribe(type_url, interest).await;
-    }
-    let mut responses = match client
-        .stream_aggregated_resources(ReceiverStream::new(rx))
-        .await
-    {
-        Ok(r) => r.into_inner(),
-        Err(status) => return format!("ADS stream refused: {status}"),
-    };
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            message = responses.message() => match message {
-                Ok(Some(response)) => {
-                    *got_response = true;
-                    s.handle(response).await;
-                }
-                Ok(None) => return "the control plane closed the stream".into(),
-                Err(status) => return format!("ADS stream failed: {status}"),
-            },
-            _ = tick.tick() => {
-                if s.session.expire() {
-                    s.session.publish();
-                }
-            }
-        }
-    }
+    let open = client.stream_aggregated_resources(ReceiverStream::new(rx));
+    stream::run(&mut s, open, got_response).await
 }
 
-impl Stream<'_, '_> {
-    async fn subscribe(&mut self, type_url: &str, interest: Interest) {
+impl Variant for Stream<'_, '_> {
+    type Response = DiscoveryResponse;
+    const NAME: &'static str = "ADS";
+
+    fn session(&self) -> &Session<'_> {
+        self.session
+    }
+
+    fn expire(&mut self) {
+        if self.session.expire() {
+            self.session.publish();
+        }
+    }
+
+    fn sent(&self) -> &HashMap<String, Interest> {
+        &self.sent
+    }
+
+    async fn ask(&mut self, type_url: &str, interest: Interest) {
         self.session.asked(type_url, &interest);
         self.sent.insert(type_url.to_owned(), interest);
         self.send(type_url, None).await;
-    }
-
-    async fn send(&mut self, type_url: &str, error: Option<String>) {
-        let request = DiscoveryRequest {
-            version_info: self
-                .session
-                .state
-                .versions
-                .get(type_url)
-                .cloned()
-                .unwrap_or_default(),
-            node: Some(self.node.clone()),
-            resource_names: self
-                .sent
-                .get(type_url)
-                .map(Interest::names)
-                .unwrap_or_default(),
-            type_url: type_url.to_owned(),
-            response_nonce: self.nonces.get(type_url).cloned().unwrap_or_default(),
-            error_detail: error.map(|message| Status {
-                code: tonic::Code::InvalidArgument as i32,
-                message,
-                details: Vec::new(),
-            }),
-            ..Default::default()
-        };
-        // A full channel means the stream is gone; the read side will notice.
-        let _ = self.tx.send(request).await;
     }
 
     async fn handle(&mut self, response: DiscoveryResponse) {
@@ -144,17 +102,37 @@ impl Stream<'_, '_> {
         self.session.state.count(&type_url, true);
         self.send(&type_url, None).await;
         // New listeners or clusters may need other routes or endpoints.
-        for dependent in [ROUTE, ENDPOINTS] {
-            let interest = self.session.interest(dependent);
-            let nothing = matches!(&interest, Interest::Names(n) if n.is_empty());
-            // Never asked and nothing to ask for: an empty list would read as a wildcard.
-            if nothing && !self.sent.contains_key(dependent) {
-                continue;
-            }
-            if self.sent.get(dependent) != Some(&interest) {
-                self.subscribe(dependent, interest).await;
-            }
-        }
+        stream::follow_dependents(self).await;
         self.session.publish();
+    }
+}
+
+impl Stream<'_, '_> {
+    async fn send(&mut self, type_url: &str, error: Option<String>) {
+        let request = DiscoveryRequest {
+            version_info: self
+                .session
+                .state
+                .versions
+                .get(type_url)
+                .cloned()
+                .unwrap_or_default(),
+            node: Some(self.node.clone()),
+            resource_names: self
+                .sent
+                .get(type_url)
+                .map(Interest::names)
+                .unwrap_or_default(),
+            type_url: type_url.to_owned(),
+            response_nonce: self.nonces.get(type_url).cloned().unwrap_or_default(),
+            error_detail: error.map(|message| Status {
+                code: tonic::Code::InvalidArgument as i32,
+                message,
+                details: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        // A full channel means the stream is gone; the read side will notice.
+        let _ = self.tx.send(request).await;
     }
 }
