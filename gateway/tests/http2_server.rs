@@ -422,6 +422,20 @@ async fn malformed_requests_are_reset_and_oversized_heads_get_431() {
         .await;
     assert_eq!(c.answer(id).await.0, 431);
     id += 2;
+    // Priorities are ignored, but a PRIORITY frame that is not 5 bytes, or makes a stream
+    // depend on itself, is its stream's error (RFC 9113 §6.3, §5.3.1).
+    c.request(id, "POST", "/echo", &[], false).await;
+    c.send(2, 0, id, &[0; 4]).await;
+    let rst = c.next(id, Some(RST_STREAM)).await;
+    assert_eq!(rst.payload, 6u32.to_be_bytes(), "FRAME_SIZE_ERROR");
+    id += 2;
+    c.request(id, "POST", "/echo", &[], false).await;
+    let mut itself = id.to_be_bytes().to_vec();
+    itself.push(16); // the weight
+    c.send(2, 0, id, &itself).await;
+    let rst = c.next(id, Some(RST_STREAM)).await;
+    assert_eq!(rst.payload, 1u32.to_be_bytes(), "PROTOCOL_ERROR");
+    id += 2;
     // The connection is still good.
     c.request(id, "GET", "/big?bytes=3", &[], true).await;
     assert_eq!(c.answer(id).await, (200, b"abc".to_vec()));
@@ -438,6 +452,15 @@ async fn broken_frames_close_the_connection_with_goaway() {
     let addr = gw.listeners[0];
     for (name, kind, flags, stream, payload, code) in [
         ("DATA on stream 0", DATA, 0, 0, vec![1, 2], 1u32),
+        ("PRIORITY on stream 0", 2, 0, 0, vec![0; 5], 1),
+        (
+            "a 4-byte PRIORITY on an idle stream",
+            2,
+            0,
+            9,
+            vec![0; 4],
+            6,
+        ),
         ("a frame over 16 KiB", DATA, 0, 1, vec![0; 20_000], 6),
         (
             "a zero window increment",

@@ -78,17 +78,18 @@ pub fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Head>, Refusa
         }
         // A later HTTP/1 minor version is served as HTTP/1.1, the highest we speak (RFC 9110
         // §6.2: minor versions are compatible); the digit is rewritten where it lies.
-        Err(httparse::Error::Version) if later_minor(buf).is_some() => {
+        Err(httparse::Error::Version) => {
             if let Some(at) = later_minor(buf) {
                 buf[at] = b'1';
+                return parse(buf, max_head);
             }
-            return parse(buf, max_head);
-        }
-        Err(httparse::Error::Version) if names_a_version(buf) => {
+            if !names_a_version(buf) {
+                return Err(bad("malformed request head: invalid HTTP version"));
+            }
             return Err(Refusal {
                 status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
                 reason: "only HTTP/1.0 and HTTP/1.1 are spoken here".into(),
-            })
+            });
         }
         Err(e) => return Err(bad(format!("malformed request head: {e}"))),
     };
@@ -171,10 +172,10 @@ fn names_a_version(buf: &[u8]) -> bool {
     }
 }
 
-/// Where the minor digit of a request line's `HTTP/1.d` lies, when `d` is above 1.
+/// Where the minor digit of a request line's `HTTP/1.d` lies, when `d` is above 1 (the line
+/// may not have ended yet: the parser judges the version by its eight bytes).
 fn later_minor(buf: &[u8]) -> Option<usize> {
-    let end = buf.iter().position(|b| *b == b'\n')?;
-    let line = &buf[..end];
+    let line = buf.split(|b| *b == b'\n').next().unwrap_or(buf);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match line.rsplit(|b| *b == b' ').next()? {
         [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if (b'2'..=b'9').contains(minor) => {
@@ -323,6 +324,12 @@ mod tests {
             .expect("complete");
         assert_eq!(later.request.version(), Version::HTTP_11);
         assert!(later.keep_alive);
+        // The same with the request line arriving in two reads.
+        let mut split = BytesMut::from(&b"GET / HTTP/1.2"[..]);
+        assert!(parse(&mut split, 8192).expect("fine so far").is_none());
+        split.extend_from_slice(b"\r\nHost: x\r\n\r\n");
+        let head = parse(&mut split, 8192).expect("valid").expect("complete");
+        assert_eq!(head.request.version(), Version::HTTP_11);
         assert_eq!(
             status("G@T / HTTP/1.1\r\nHost: x\r\n\r\n"),
             StatusCode::BAD_REQUEST

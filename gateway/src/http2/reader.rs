@@ -121,6 +121,21 @@ impl Reader {
                 Ok(false)
             }
             Frame::WindowUpdate { stream, increment } => self.window_update(stream, increment),
+            Frame::StreamError { stream, code } => {
+                let mut st = self.shared.lock();
+                // No RST_STREAM for an idle stream (RFC 9113 §6.4): the connection's error.
+                if stream > st.last_id {
+                    return Err(conn_error((code, "a malformed PRIORITY on an idle stream")));
+                }
+                if st.streams.contains_key(&stream) {
+                    return stream_error(&mut st, &self.shared, &mut self.wake, stream, code);
+                }
+                frame::put_rst(&mut st.out, stream, code);
+                if st.strike() {
+                    return Err(calm("too many broken streams"));
+                }
+                Ok(true)
+            }
             Frame::SettingsAck | Frame::Ignored => Ok(false),
         }
     }

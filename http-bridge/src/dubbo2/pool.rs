@@ -192,11 +192,13 @@ async fn keepalive(pool: Weak<EndpointPool>, period: Duration) {
     loop {
         tick.tick().await;
         // The task ends with the pool.
-        let Some(pool) = pool.upgrade() else { return };
+        let Some(conns) = pool.upgrade().map(|p| p.connections()) else {
+            return;
+        };
         // All at once: a provider gone silent costs one heartbeat timeout per round, not one
         // per connection (lanes × connections of them).
         let mut beats = tokio::task::JoinSet::new();
-        for conn in pool.connections() {
+        for conn in conns {
             if conn.in_flight() == 0 {
                 beats.spawn(async move {
                     let alive = conn
@@ -207,8 +209,10 @@ async fn keepalive(pool: Weak<EndpointPool>, period: Duration) {
                 });
             }
         }
+        // The pool is not held meanwhile: one removed from its cluster goes at once.
         while let Some(beat) = beats.join_next().await {
             let Ok((conn, false)) = beat else { continue };
+            let Some(pool) = pool.upgrade() else { return };
             let mut slots = pool.lock();
             for slot in slots.conns.iter_mut() {
                 if slot.as_ref().is_some_and(|c| c.same_as(&conn)) {

@@ -230,6 +230,20 @@ impl Reader<'_> {
                 Ok(false)
             }
             Frame::WindowUpdate { stream, increment } => self.window_update(stream, increment),
+            Frame::StreamError { stream, code } => {
+                let mut st = self.shared.lock();
+                // No RST_STREAM for an idle stream (RFC 9113 §6.4): the connection's error.
+                if stream >= st.next_id {
+                    return Err(conn_error((code, "a malformed PRIORITY on an idle stream")));
+                }
+                if st.streams.contains_key(&stream) {
+                    let error = ClientError::protocol("the provider sent a malformed PRIORITY");
+                    st.reset(stream, code, error, &mut self.wake);
+                } else {
+                    frame::put_rst(&mut st.out, stream, code);
+                }
+                Ok(true)
+            }
             Frame::SettingsAck | Frame::Ignored => Ok(false),
         }
     }

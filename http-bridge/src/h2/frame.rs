@@ -8,6 +8,8 @@ pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 pub const DATA: u8 = 0;
 pub const HEADERS: u8 = 1;
+/// The PRIORITY frame type (not to be confused with HEADERS' [`PRIORITY`] flag).
+pub const PRIORITY_FRAME: u8 = 2;
 pub const RST_STREAM: u8 = 3;
 pub const SETTINGS: u8 = 4;
 pub const PUSH_PROMISE: u8 = 5;

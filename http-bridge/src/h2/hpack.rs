@@ -366,6 +366,18 @@ impl Encoder {
         self.begin(scratch);
         for (name, value) in trailers {
             let name = name.as_str();
+            // Connection-specific fields have no place in HTTP/2 (RFC 9113 §8.2.2).
+            if matches!(
+                name,
+                "connection"
+                    | "keep-alive"
+                    | "proxy-connection"
+                    | "transfer-encoding"
+                    | "upgrade"
+                    | "te"
+            ) {
+                continue;
+            }
             self.field(
                 name.as_bytes(),
                 value.as_bytes(),

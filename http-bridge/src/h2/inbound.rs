@@ -103,7 +103,13 @@ pub enum Frame<'a> {
         stream: u32,
         increment: i64,
     },
-    /// PRIORITY and unknown frame types, which are ignored (RFC 9113 §4.1, §5.3.2).
+    /// A frame that breaks a rule of its stream only: the stream is reset with `code`.
+    StreamError {
+        stream: u32,
+        code: u32,
+    },
+    /// Well-formed PRIORITY frames and unknown frame types, which are ignored (RFC 9113 §4.1,
+    /// §5.3.2).
     Ignored,
 }
 
@@ -169,6 +175,9 @@ pub fn parse<'r>(
         ));
     }
     let on_connection = matches!(head.kind, frame::SETTINGS | frame::PING | frame::GOAWAY);
+    if head.kind == frame::PRIORITY_FRAME && head.stream == 0 {
+        return Err((frame::PROTOCOL_ERROR, "PRIORITY on stream 0"));
+    }
     if on_connection && head.stream != 0 {
         return Err((
             frame::PROTOCOL_ERROR,
@@ -257,6 +266,21 @@ pub fn parse<'r>(
         }
         // Neither side pushes: our client disables it, and clients may not push at all.
         frame::PUSH_PROMISE => return Err((frame::PROTOCOL_ERROR, "a PUSH_PROMISE")),
+        // Priorities are ignored, but a malformed signal is still the stream's error (RFC 9113
+        // §6.3), as is a stream depending on itself (§5.3.1).
+        frame::PRIORITY_FRAME => match <[u8; 5]>::try_from(payload) {
+            Err(_) => Frame::StreamError {
+                stream: head.stream,
+                code: frame::FRAME_SIZE_ERROR,
+            },
+            Ok(p) if u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff == head.stream => {
+                Frame::StreamError {
+                    stream: head.stream,
+                    code: frame::PROTOCOL_ERROR,
+                }
+            }
+            Ok(_) => Frame::Ignored,
+        },
         _ => Frame::Ignored,
     })
 }
@@ -412,7 +436,7 @@ mod tests {
             &[0, 0, 0, 0, 9, 0x82],
         ));
         bytes.extend(wire(frame::SETTINGS, 0, 0, &[0; 5]));
-        bytes.extend(wire(2, 0, 5, &[0; 5])); // PRIORITY
+        bytes.extend(wire(frame::PRIORITY_FRAME, 0, 5, &[0; 5]));
         bytes.extend(&wire(frame::PING, 0, 0, b"1234")[..10]); // incomplete: left for later
         let seen = frames(&bytes, None);
         assert_eq!(seen.len(), 6, "{seen:?}");
@@ -504,6 +528,11 @@ mod tests {
                 None,
                 frame::PROTOCOL_ERROR,
             ),
+            (
+                wire(frame::PRIORITY_FRAME, 0, 0, &[0; 5]),
+                None,
+                frame::PROTOCOL_ERROR,
+            ),
         ] {
             let seen = frames(&bytes, block);
             assert_eq!(
@@ -512,6 +541,16 @@ mod tests {
                 "{seen:?}"
             );
         }
+        let short = frames(&wire(frame::PRIORITY_FRAME, 0, 3, &[0; 4]), None);
+        assert!(short[0]
+            .as_ref()
+            .expect("a stream error")
+            .contains("code: 6"));
+        let itself = frames(&wire(frame::PRIORITY_FRAME, 0, 3, &[0, 0, 0, 3, 9]), None);
+        assert!(itself[0]
+            .as_ref()
+            .expect("a stream error")
+            .contains("code: 1"));
         let mut blocks = HeaderBlocks::default();
         assert!(blocks.headers(1, true, false, b"\x82").is_none());
         assert_eq!(blocks.open(), Some(1));
