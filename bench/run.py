@@ -195,6 +195,8 @@ def alternate(contenders, run):
         mean[name] = {k: sum(r[k] for r in runs) / len(runs) for k in keys}
         # Failures add up: one failed request in either run must show.
         mean[name]["failed"] = sum(r["failed"] for r in runs)
+        # Each run's throughput and tail, so that an outlier behind a mean can be seen.
+        mean[name]["runs"] = [{"rps": r["rps"], "p99": r["p99"]} for r in runs]
     return mean
 
 
@@ -415,6 +417,12 @@ def table(title, rows, anchor):
         cpu = "" if r["cpu_10k"] != r["cpu_10k"] else f"{r['cpu_10k']:.2f}"
         rss = "" if r["rss_mib"] != r["rss_mib"] else f"{r['rss_mib']:.0f}"
         lines.append(f"| {name} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {cpu} | {rss} | {r['failed']:.0f} | {r['rps'] / base:.2f}x |")
+    # A mean hides which run made it: say so when the two runs' tails are far apart.
+    for name, r in rows.items():
+        tails = [run["p99"] for run in r.get("runs", [])]
+        if len(tails) > 1 and min(tails) > 0 and max(tails) / min(tails) > 3:
+            shown = " and ".join(f"{t:.2f}" for t in tails)
+            lines.append(f"\n{name}: p99 of its two runs {shown} ms (the mean above hides an outlier run).")
     return "\n".join(lines)
 
 
