@@ -141,6 +141,20 @@ impl Client {
         }
     }
 
+    /// Reads until the server closes the connection, for at most `secs`: `Err` if it stays
+    /// open, else how the read ended (a reset counts as closed).
+    pub async fn closed_within(
+        &mut self,
+        secs: u64,
+    ) -> Result<std::io::Result<usize>, tokio::time::error::Elapsed> {
+        let mut rest = Vec::new();
+        tokio::time::timeout(
+            Duration::from_secs(secs),
+            self.socket.read_to_end(&mut rest),
+        )
+        .await
+    }
+
     /// The next frame on `stream` (or of `kind` on stream 0), skipping the rest.
     pub async fn next(&mut self, stream: u32, kind: Option<u8>) -> Frame {
         loop {
